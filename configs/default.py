@@ -1,0 +1,49 @@
+"""Every config key, with its default: a short VampPrior VAE on the embedded real MNIST.
+
+Each experiment file starts from `get_config()` here and changes only its few keys.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0                    # one seed fixes init, data order, every sample
+  config.dtype = "float32"           # compute dtype of the networks
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "mnist"         # data source; see vampjax/data
+  config.data.image_size = 32        # H = W, divisible by 16
+  config.data.channels = 1           # 1 grayscale, 3 colour
+  config.data.dynamic_binarization = False  # resample {0,1} pixels each step (Bernoulli MNIST)
+
+  # Model.
+  config.architecture = "conv"       # conv | resnet (a residual block after each conv)
+  config.latent_dim = 40             # D
+  config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior)
+  config.num_components = 500        # K pseudo-inputs of the VampPrior
+  config.pseudo_init = "data"        # random | data (K training images + noise)
+  config.pseudo_init_mean = 0.05     # random init: pixel mean
+  config.pseudo_init_std = 0.01      # random init: pixel std; data init: noise std
+  config.logvar_min = -6.0           # encoder log σ² is bounded smoothly to (min, max)
+  config.logvar_max = 2.0
+
+  # Objective.
+  config.likelihood = "gaussian"     # gaussian (½Σ(x−x̂)², the study) | bernoulli
+  config.kl_samples = 1              # L Monte-Carlo samples for the VampPrior KL
+  config.beta = 1.0                  # target KL weight
+  config.kl_warmup_steps = 0         # > 0: β grows linearly from 0 to beta over these steps
+
+  # Optimisation.
+  config.learning_rate = 5e-4        # Adam
+  config.batch_size = 100            # global batch, split over all devices
+  config.num_train_steps = 2000
+
+  # Bookkeeping.
+  config.log_every_steps = 50        # a train line in metrics.jsonl
+  config.eval_every_steps = 1000     # test-split evaluation (and at the end)
+  config.num_eval_examples = -1      # test images per periodic evaluation; -1: all
+  config.checkpoint_every_steps = 1000
+  config.max_checkpoints_to_keep = 3
+  config.num_samples = 64            # images in samples.png
+  return config

@@ -1,0 +1,35 @@
+"""vampjax command line: train, evaluate or sample a VAE described by a config file.
+
+  python main.py --config=configs/mnist_vamp.py --workdir=runs/mnist_vamp
+  python main.py --config=configs/mnist_vamp.py --workdir=runs/mnist_vamp --mode=sample
+"""
+
+import os
+
+from absl import app, flags, logging
+import jax
+from ml_collections import config_flags
+
+from vampjax import modes
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
+flags.DEFINE_enum("mode", "train", list(modes.MODES), "What to do with the run in --workdir.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+  jax.config.update("jax_compilation_cache_dir", os.environ.get(
+      "VAMPJAX_COMPILATION_CACHE", os.path.expanduser("~/.cache/vampjax/xla")))
+  print(f"vampjax: {FLAGS.mode} on {jax.device_count()} {jax.default_backend()} device(s)")
+  modes.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,1 @@
+"""vampjax: variational autoencoders with a VampPrior, in JAX/Flax."""

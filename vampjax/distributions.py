@@ -1,0 +1,26 @@
+"""Diagonal Gaussians: log-density, reparameterised samples, analytic KL to N(0, I)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+_LOG_2PI = jnp.log(2.0 * jnp.pi)
+
+
+def gaussian_log_prob(z: jax.Array, mu: jax.Array, logvar: jax.Array) -> jax.Array:
+  """log N(z; μ, diag exp(logvar)), summed over the last (latent) axis."""
+  return -0.5 * jnp.sum(_LOG_2PI + logvar + (z - mu) ** 2 * jnp.exp(-logvar), axis=-1)
+
+
+def sample_gaussian(rng: jax.Array, mu: jax.Array, logvar: jax.Array,
+                    num_samples: int | None = None) -> jax.Array:
+  """z = μ + σ·ε (reparameterised). With num_samples, returns (num_samples, *mu.shape)."""
+  shape = mu.shape if num_samples is None else (num_samples, *mu.shape)
+  eps = jax.random.normal(rng, shape, mu.dtype)
+  return mu + jnp.exp(0.5 * logvar) * eps
+
+
+def kl_to_standard_normal(mu: jax.Array, logvar: jax.Array) -> jax.Array:
+  """KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ (μ² + σ² − log σ² − 1), summed over the last axis."""
+  return 0.5 * jnp.sum(mu ** 2 + jnp.exp(logvar) - logvar - 1.0, axis=-1)

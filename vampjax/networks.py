@@ -1,0 +1,94 @@
+"""Encoders and decoders of the study (§3.2): a plain conv pair and its residual variant.
+
+Encoder: four 4×4 stride-2 convs (32→64→128→256, ReLU), then dense heads for μ and
+log σ². Decoder: dense → 256×(H/16)×(W/16), four ×2 transposed convs back to H×W×C,
+ReLU inside, logits out (the objective applies the sigmoid). The residual variants
+("EncoderPlus"/"DecoderPlus") add a `ResBlock` after each encoder conv and between the
+decoder's upsamplings.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from vampjax.transposed_conv import ConvTranspose2x
+
+CHANNELS = (32, 64, 128, 256)
+DOWNSAMPLING = 2 ** len(CHANNELS)
+
+
+def bounded_logvar(h: jax.Array, low: float, high: float) -> jax.Array:
+  """Maps an unbounded pre-activation to log σ² in (low, high), smoothly.
+
+  The original VampPrior code clips log σ² with a hardtanh(−6, 2), which kills the
+  gradient outside the range; a shifted sigmoid keeps it bounded (σ² never collapses
+  to 0 nor explodes, so log q and the KL stay finite) and differentiable everywhere.
+  The shift makes h = 0 give log σ² = 0, the usual initial value.
+  """
+  shift = jnp.log(-low / high) if low < 0 < high else 0.0
+  return low + (high - low) * jax.nn.sigmoid(h + shift)
+
+
+class ResBlock(nn.Module):
+  """Two 3×3 convs with a ReLU between them and an identity skip, then ReLU."""
+
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    features = x.shape[-1]
+    h = nn.relu(nn.Conv(features, (3, 3), padding=1, dtype=self.dtype)(x))
+    h = nn.Conv(features, (3, 3), padding=1, dtype=self.dtype)(h)
+    return nn.relu(x + h)
+
+
+class Encoder(nn.Module):
+  """q(z|x) = N(μ(x), diag σ²(x)); returns (μ, log σ²), each (N, latent_dim)."""
+
+  latent_dim: int
+  residual: bool = False
+  logvar_bounds: tuple[float, float] = (-6.0, 2.0)
+  channels: Sequence[int] = CHANNELS
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    h = x.astype(self.dtype)
+    for features in self.channels:
+      h = nn.relu(nn.Conv(features, (4, 4), strides=2, padding=1, dtype=self.dtype)(h))
+      if self.residual:
+        h = ResBlock(dtype=self.dtype)(h)
+    h = h.reshape(h.shape[0], -1)
+    mu = nn.Dense(self.latent_dim, dtype=self.dtype, name="mu")(h)
+    logvar = nn.Dense(self.latent_dim, dtype=self.dtype, name="logvar")(h)
+    mu, logvar = mu.astype(jnp.float32), logvar.astype(jnp.float32)
+    return mu, bounded_logvar(logvar, *self.logvar_bounds)
+
+
+class Decoder(nn.Module):
+  """p(x|z): returns pixel logits (N, H, W, C)."""
+
+  image_shape: tuple[int, int, int]
+  residual: bool = False
+  channels: Sequence[int] = CHANNELS
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    height, width, out_channels = self.image_shape
+    top = self.channels[-1]
+    h = nn.Dense(top * (height // DOWNSAMPLING) * (width // DOWNSAMPLING),
+                 dtype=self.dtype)(z.astype(self.dtype))
+    h = nn.relu(h.reshape(z.shape[0], height // DOWNSAMPLING, width // DOWNSAMPLING, top))
+    ups = list(reversed(self.channels[:-1])) + [out_channels]
+    for i, features in enumerate(ups):
+      if self.residual and i > 0:
+        h = ResBlock(dtype=self.dtype)(h)
+      h = ConvTranspose2x(features, dtype=self.dtype)(h)
+      if i < len(ups) - 1:
+        h = nn.relu(h)
+    return h.astype(jnp.float32)

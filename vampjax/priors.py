@@ -1,0 +1,86 @@
+"""Priors over z, both written as mixtures of diagonal Gaussians.
+
+The standard normal is the one-component mixture N(0, I); the VampPrior
+(Tomczak & Welling, 2018) is p(z) = (1/K) Σ_k q(z | u_k), whose components are the
+encoder's posteriors at K learnable pseudo-inputs u_k. A prior therefore reduces to its
+components (μ_k, log σ²_k), shape (K, D): `log_prob` and `sample` are pure functions of
+them, and the VAE produces them by encoding the pseudo-inputs with the same encoder.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from vampjax.distributions import gaussian_log_prob, sample_gaussian
+
+PIXEL_EPS = 1e-4  # pseudo-inputs live in (eps, 1 − eps): a sigmoid never reaches 0 or 1.
+
+
+@jax.jit
+def log_prob(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array) -> jax.Array:
+  """log p(z) = logsumexp_k log N(z; μ_k, σ²_k) − log K.
+
+  Each component's log-density sums over all D latent dimensions before the
+  logsumexp over k (doing the logsumexp per dimension is a different, wrong prior).
+  z: (N, D); μ_k, log σ²_k: (K, D) -> (N,).
+  """
+  per_component = jax.vmap(gaussian_log_prob, in_axes=(None, 0, 0))  # over k
+  per_example = jax.vmap(lambda zi: per_component(zi, mu_k, logvar_k))  # over n
+  return jax.nn.logsumexp(per_example(z), axis=-1) - jnp.log(mu_k.shape[0])
+
+
+def sample(rng: jax.Array, mu_k: jax.Array, logvar_k: jax.Array, n: int) -> jax.Array:
+  """A true mixture sample: k ~ Uniform{1..K}, then z ~ N(μ_k, σ²_k). Returns (n, D)."""
+  k_rng, z_rng = jax.random.split(rng)
+  k = jax.random.randint(k_rng, (n,), 0, mu_k.shape[0])
+  return sample_gaussian(z_rng, mu_k[k], logvar_k[k])
+
+
+class VampPrior(nn.Module):
+  """Holds the K pseudo-inputs u_k, shaped like images, with pixels in (0, 1).
+
+  They are stored as logits so that gradients flow everywhere (the original code's
+  hardtanh clip zeroes them outside [0, 1]). `random` init draws pixels from
+  N(init_mean, init_std²); `data_init` replaces them with K training images plus noise.
+  """
+
+  num_components: int
+  image_shape: tuple[int, int, int]
+  init_mean: float = 0.05
+  init_std: float = 0.01
+
+  @nn.compact
+  def __call__(self) -> jax.Array:
+    def init(rng, shape):
+      pixels = self.init_mean + self.init_std * jax.random.normal(rng, shape)
+      return pixels_to_logits(pixels)
+
+    logits = self.param("pseudo_logits", init, (self.num_components, *self.image_shape))
+    return jax.nn.sigmoid(logits)
+
+
+def pixels_to_logits(pixels: jax.Array) -> jax.Array:
+  """Inverse of the sigmoid that maps stored logits to pseudo-input pixels."""
+  pixels = jnp.clip(pixels, PIXEL_EPS, 1.0 - PIXEL_EPS)
+  return jnp.log(pixels) - jnp.log1p(-pixels)
+
+
+def data_init_logits(rng: jax.Array, images: np.ndarray, num_components: int,
+                     noise_std: float) -> jax.Array:
+  """Logits of K distinct training images (chosen with rng) plus N(0, noise_std²) noise.
+
+  images: (N, H, W, C), uint8 in [0, 255] or floats in [0, 1].
+  """
+  if num_components > images.shape[0]:
+    raise ValueError(
+        f"num_components={num_components} exceeds the {images.shape[0]} training images "
+        "available for pseudo_init='data'; lower num_components or use pseudo_init='random'.")
+  pick_rng, noise_rng = jax.random.split(rng)
+  index = jax.random.choice(pick_rng, images.shape[0], (num_components,), replace=False)
+  chosen = np.asarray(images[np.sort(np.asarray(index))], np.float32)
+  if np.issubdtype(images.dtype, np.integer):
+    chosen /= 255.0
+  return pixels_to_logits(chosen + noise_std * jax.random.normal(noise_rng, chosen.shape))

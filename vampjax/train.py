@@ -1,0 +1,229 @@
+"""TrainState, `train_step`, `evaluate` and the training loop (logging, checkpoints, resume).
+
+Everything random is a function of `config.seed` and the step: the rng of step s is
+fold_in(train_key, s) and its batch is recomputed from (seed, s), so a resumed run
+continues exactly where the checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+from tqdm import tqdm
+
+from vampjax import checkpointing, data, objective, priors, sharding
+from vampjax.data import pipeline
+from vampjax.vae import VAE, build_model
+
+Metrics = dict[str, jax.Array]
+TrainStep = Callable[[train_state.TrainState, jax.Array, jax.Array],
+                     tuple[train_state.TrainState, Metrics]]
+
+
+def rng_streams(seed: int) -> dict[str, jax.Array]:
+  """Independent keys for init, training steps, evaluation and sampling."""
+  names = ("init", "train", "eval", "sample")
+  return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
+
+
+def _new_state(config: ml_collections.ConfigDict, model: VAE,
+               rng: jax.Array) -> train_state.TrainState:
+  params_rng, call_rng = jax.random.split(rng)
+  dummy = jnp.zeros((1, *model.image_shape), jnp.float32)
+  params = model.init(params_rng, dummy, call_rng)["params"]
+  return train_state.TrainState.create(
+      apply_fn=model.apply, params=params, tx=optax.adam(config.learning_rate))
+
+
+def create_train_state(config: ml_collections.ConfigDict, model: VAE, rng: jax.Array,
+                       train_images: np.ndarray | None = None) -> train_state.TrainState:
+  """Initial parameters and Adam state. `pseudo_init='data'` needs `train_images`."""
+  state_rng, pseudo_rng = jax.random.split(rng)
+  state = jax.jit(lambda r: _new_state(config, model, r))(state_rng)
+  if model.is_vamp and config.pseudo_init == "data":
+    if train_images is None:
+      raise ValueError("pseudo_init='data' needs the training images.")
+    logits = priors.data_init_logits(pseudo_rng, train_images, model.num_components,
+                                     config.pseudo_init_std)
+    params = {**state.params, "vamp_prior": {"pseudo_logits": logits}}
+    state = state.replace(params=params, opt_state=state.tx.init(params))
+  return state
+
+
+def abstract_train_state(config: ml_collections.ConfigDict,
+                         model: VAE) -> train_state.TrainState:
+  """Shapes and dtypes of the train state, without computing it: a restore target."""
+  return jax.eval_shape(lambda: _new_state(config, model, jax.random.key(0)))
+
+
+def _batch_metrics(terms: Metrics, beta: jax.Array) -> Metrics:
+  metrics = {name: jnp.mean(value) for name, value in terms.items()}
+  metrics["kl_share"] = objective.kl_share(metrics["loss"], metrics["kl"], beta)
+  metrics["beta"] = beta
+  return metrics
+
+
+def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
+  """train_step(state, batch, rng) -> (state, metrics): one Adam step on the mean loss."""
+  beta_at = objective.beta_schedule(config)
+
+  def train_step(state, batch, rng):
+    beta = jnp.asarray(beta_at(state.step), jnp.float32)
+    z_rng, kl_rng = jax.random.split(rng)
+
+    def loss_fn(params):
+      out = state.apply_fn({"params": params}, batch, z_rng)
+      terms = objective.loss_terms(kl_rng, out, batch, beta, config)
+      return jnp.mean(terms["loss"]), terms
+
+    grads, terms = jax.grad(loss_fn, has_aux=True)(state.params)
+    return state.apply_gradients(grads=grads), _batch_metrics(terms, beta)
+
+  return train_step
+
+
+def make_eval_step(model: VAE, config: ml_collections.ConfigDict) -> Callable[..., Metrics]:
+  """eval_step(params, batch, mask, rng, components, beta) -> masked sums of every term.
+
+  The prior components are computed once per evaluation and passed in, not re-encoded
+  for every batch.
+  """
+
+  def eval_step(params, batch, mask, rng, components, beta):
+    z_rng, kl_rng = jax.random.split(rng)
+    out = model.apply({"params": params}, batch, z_rng, components)
+    terms = objective.loss_terms(kl_rng, out, batch, beta, config)
+    sums = {name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in terms.items()}
+    sums["count"] = jnp.sum(mask.astype(jnp.float32))
+    return sums
+
+  return eval_step
+
+
+def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections.ConfigDict,
+             rng: jax.Array, beta: float, mesh: jax.sharding.Mesh,
+             eval_step: Callable[..., Metrics] | None = None) -> dict[str, float]:
+  """Mean of every loss term over `images`, each image counted exactly once."""
+  eval_step = eval_step or jax.jit(make_eval_step(model, config))
+  components = jax.jit(lambda p: model.apply({"params": p}, method=VAE.prior_components))(params)
+  beta = jnp.asarray(beta, jnp.float32)
+  totals = None
+  for i, (batch, mask) in enumerate(pipeline.eval_batches(images, config.batch_size)):
+    batch, mask = sharding.put_batch((batch, mask), mesh)
+    sums = eval_step(params, batch, mask, jax.random.fold_in(rng, i), components, beta)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  totals = {name: float(value) for name, value in jax.device_get(totals).items()}
+  count = totals.pop("count")
+  means = {name: value / count for name, value in totals.items()}
+  means["kl_share"] = float(beta) * means["kl"] / means["loss"]
+  means["num_examples"] = int(count)
+  return means
+
+
+class MetricsWriter:
+  """Appends one JSON object per logged step to `<workdir>/metrics.jsonl`."""
+
+  FILENAME = "metrics.jsonl"
+
+  def __init__(self, workdir: str, resume_step: int):
+    self.path = os.path.join(workdir, self.FILENAME)
+    self._drop_after(resume_step)
+
+  def _drop_after(self, step: int) -> None:
+    """On resume, forget lines logged after the checkpoint: those steps are run again."""
+    if not os.path.exists(self.path):
+      return
+    with open(self.path) as f:
+      kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    with open(self.path + ".tmp", "w") as f:
+      f.writelines(kept)
+    os.replace(self.path + ".tmp", self.path)
+
+  def write(self, step: int, split: str, metrics: dict[str, Any]) -> None:
+    record = {"step": step, "split": split,
+              **{name: float(value) for name, value in metrics.items()}}
+    with open(self.path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+def _every(step: int, period: int, last: int) -> bool:
+  return step == last or (period > 0 and step % period == 0)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train_state.TrainState:
+  """Trains for `num_train_steps`, resuming from the latest checkpoint in `workdir`."""
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.batch_size, mesh)
+  dataset = data.get_dataset(config)
+  model = build_model(config)
+  keys = rng_streams(config.seed)
+
+  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
+  if mngr.latest_step() is None:
+    state = create_train_state(config, model, keys["init"], dataset.train)
+  else:
+    state = checkpointing.restore(mngr, abstract_train_state(config, model))
+    print(f"Resuming from the checkpoint at step {int(state.step)} in {workdir}.")
+  state = sharding.put_replicated(state, mesh)
+  start = int(state.step)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  writer = MetricsWriter(workdir, start)
+
+  repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
+  train_step = jax.jit(make_train_step(config), donate_argnums=0,
+                       in_shardings=(repl, batch_sh, repl), out_shardings=(repl, repl))
+  eval_step = jax.jit(make_eval_step(model, config))
+  beta_at = objective.beta_schedule(config)
+  test_images = (dataset.test if config.num_eval_examples < 0
+                 else dataset.test[:config.num_eval_examples])
+  batches = pipeline.prefetch(
+      pipeline.train_batches(dataset.train, config.batch_size, config.seed, start,
+                             config.data.dynamic_binarization),
+      transform=lambda b: sharding.put_batch(b, mesh))
+
+  last = config.num_train_steps
+  logged_step, logged_time = start, time.perf_counter()
+  with tqdm(initial=start, total=last, desc="train", unit="step", dynamic_ncols=True) as bar:
+    for step in range(start + 1, last + 1):
+      state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
+      if _every(step, config.log_every_steps, last):
+        metrics = jax.device_get(metrics)
+        now = time.perf_counter()
+        metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
+        logged_step, logged_time = step, now
+        writer.write(step, "train", metrics)
+        bar.set_postfix(loss=f"{metrics['loss']:.2f}", kl=f"{metrics['kl']:.2f}",
+                        img_s=f"{metrics['images_per_sec']:.0f}")
+      if _every(step, config.eval_every_steps, last):
+        results = evaluate(model, state.params, test_images, config,
+                           jax.random.fold_in(keys["eval"], step), float(beta_at(step)),
+                           mesh, eval_step)
+        writer.write(step, "test", results)
+        bar.write(f"step {step}: test loss {results['loss']:.3f} "
+                  f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
+        logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
+      if _every(step, config.checkpoint_every_steps, last):
+        checkpointing.save(mngr, step, state)
+      bar.update(1)
+  mngr.wait_until_finished()
+  return state
+
+
+def restore_model(config: ml_collections.ConfigDict, workdir: str,
+                  step: int | None = None) -> tuple[VAE, train_state.TrainState]:
+  """The model a config describes and its state from the (latest) checkpoint in `workdir`."""
+  model = build_model(config)
+  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
+  return model, checkpointing.restore(mngr, abstract_train_state(config, model), step)
