@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny configs, and a socket guard so no test can reach the network."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import jax
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from configs import default  # pylint: disable=wrong-import-position
+
+jax.config.update("jax_compilation_cache_dir",
+                  os.path.join(ROOT, ".pytest_cache", "xla"))
+
+
+class NetworkAccessError(RuntimeError):
+  pass
+
+
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", None)
+_real_connect = socket.socket.connect
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_connect(sock, address):
+  host = address[0] if isinstance(address, tuple) else address
+  if sock.family == socket.AF_UNIX or host in _LOCAL_HOSTS or str(host).startswith("127."):
+    return _real_connect(sock, address)
+  raise NetworkAccessError(f"tests must not use the network (tried {address!r})")
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+  if host in _LOCAL_HOSTS:
+    return _real_getaddrinfo(host, *args, **kwargs)
+  raise NetworkAccessError(f"tests must not resolve {host!r}")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+  """Any attempt to reach another host fails at once instead of hanging for minutes."""
+  monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+  monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
+
+
+def tiny_config(**overrides):
+  """A config small enough to compile and run in seconds on 2 cores (MNIST, K = 8)."""
+  config = default.get_config()
+  config.latent_dim = 8
+  config.num_components = 8
+  config.batch_size = 8
+  config.num_train_steps = 4
+  config.log_every_steps = 2
+  config.eval_every_steps = 4
+  config.num_eval_examples = 32
+  config.checkpoint_every_steps = 2
+  config.num_samples = 4
+  config.learning_rate = 1e-3
+  for key, value in overrides.items():
+    target = config
+    *path, leaf = key.split(".")
+    for part in path:
+      target = target[part]
+    target[leaf] = value
+  return config
+
+
+@pytest.fixture
+def tiny():
+  return tiny_config
