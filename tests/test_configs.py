@@ -1,0 +1,48 @@
+"""Every experiment config loads and builds a model of the study's shape."""
+
+import glob
+import importlib
+import os
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from tests.conftest import ROOT
+from vampjax.vae import build_model
+
+CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
+                 if not p.endswith("__init__.py"))
+STUDY = {  # name: (image size, channels, latent, prior, K, architecture, lr, warm-up > 0)
+    "mnist_vae": (32, 1, 40, "standard", None, "conv", None, False),
+    "mnist_vamp": (32, 1, 40, "vamp", 500, "conv", None, False),
+    "celeba_vae_conv": (64, 3, 256, "standard", None, "conv", 1e-4, False),
+    "celeba_vamp_conv": (64, 3, 256, "vamp", 1000, "conv", 1e-4, False),
+    "celeba_vamp_conv_anneal": (64, 3, 256, "vamp", 1000, "conv", 1e-4, True),
+    "celeba_vae_resnet": (64, 3, 256, "standard", None, "resnet", 1e-4, False),
+    "celeba_vamp_resnet": (64, 3, 256, "vamp", 1000, "resnet", 1e-4, True),
+}
+
+
+def test_every_study_row_has_a_config():
+  assert set(STUDY) <= set(CONFIGS)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_loads_and_builds_its_model(name):
+  config = importlib.import_module(f"configs.{name}").get_config()
+  model = build_model(config)
+  size = config.data.image_size
+  x = jnp.zeros((2, size, size, config.data.channels))
+  outputs = jax.eval_shape(model.init_with_output, jax.random.key(0), x, jax.random.key(1))[0]
+  assert outputs.logits.shape == x.shape
+  assert outputs.mu.shape == (2, config.latent_dim)
+  if name in STUDY:
+    image, channels, latent, prior, k, arch, lr, anneal = STUDY[name]
+    assert (size, config.data.channels, config.latent_dim, config.prior) == (image, channels,
+                                                                             latent, prior)
+    assert config.architecture == arch and (config.kl_warmup_steps > 0) == anneal
+    if k is not None:
+      assert outputs.prior_mu.shape == (k, latent)
+    if lr is not None:
+      assert config.learning_rate == lr

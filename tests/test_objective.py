@@ -1,0 +1,82 @@
+"""Loss terms against direct numpy formulas, the VampPrior KL estimator, the β schedule."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+from vampjax import objective, priors
+from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal
+from vampjax.vae import Outputs
+
+
+def test_gaussian_reconstruction_is_half_squared_error():
+  rng = np.random.default_rng(0)
+  x, logits = rng.uniform(size=(2, 4, 4, 1)), rng.normal(size=(2, 4, 4, 1))
+  expected = 0.5 * ((x - special.expit(logits)) ** 2).reshape(2, -1).sum(-1)
+  np.testing.assert_allclose(objective.reconstruction_loss(x, logits, "gaussian"), expected,
+                             rtol=1e-5)
+
+
+def test_bernoulli_reconstruction_is_bce_and_finite_at_0_and_1():
+  x = np.array([[0.0, 1.0, 1.0, 0.0]], np.float32).reshape(1, 2, 2, 1)
+  logits = np.array([[-3.0, 2.0, 80.0, -80.0]], np.float32).reshape(1, 2, 2, 1)
+  p = special.expit(np.array([-3.0, 2.0]))
+  expected = -(np.log(1 - p[0]) + np.log(p[1]))  # the saturated pixels cost ~0
+  got = objective.reconstruction_loss(x, logits, "bernoulli")
+  np.testing.assert_allclose(got, [expected], rtol=1e-5)
+  with pytest.raises(ValueError, match="likelihood"):
+    objective.reconstruction_loss(x, logits, "laplace")
+
+
+def _outputs(mu, logvar, z, prior_mu, prior_logvar):
+  return Outputs(mu, logvar, z, jnp.zeros((mu.shape[0], 1, 1, 1)), prior_mu, prior_logvar)
+
+
+def test_vamp_kl_estimate_with_one_component_at_the_posterior_is_zero():
+  """q(z|x) equal to the prior's only component: log q − log p = 0 for every sample."""
+  mu, logvar = jnp.array([[0.3, -0.2]]), jnp.array([[-0.5, 0.4]])
+  out = _outputs(mu, logvar, mu + 0.1, mu, logvar)
+  kl = objective.kl_divergence(jax.random.key(0), out, num_samples=5, analytic=False)
+  np.testing.assert_allclose(kl, 0.0, atol=1e-5)
+
+
+def test_vamp_kl_monte_carlo_converges_to_the_analytic_kl_for_a_standard_prior():
+  mu, logvar = jnp.array([[0.5, -1.0, 2.0]]), jnp.array([[0.2, -1.0, 0.5]])
+  zeros = jnp.zeros((1, 3))
+  out = _outputs(mu, logvar, mu, zeros, zeros)
+  mc = objective.kl_divergence(jax.random.key(0), out, num_samples=200000, analytic=False)
+  np.testing.assert_allclose(mc, kl_to_standard_normal(mu, logvar), rtol=0.01)
+
+
+def test_vamp_kl_single_sample_is_log_q_minus_log_p_of_the_decoded_z():
+  rng = np.random.default_rng(1)
+  mu, logvar, z = (jnp.asarray(rng.normal(size=(3, 4))) for _ in range(3))
+  prior_mu, prior_logvar = jnp.asarray(rng.normal(size=(5, 4))), jnp.zeros((5, 4))
+  out = _outputs(mu, logvar, z, prior_mu, prior_logvar)
+  expected = gaussian_log_prob(z, mu, logvar) - priors.log_prob(z, prior_mu, prior_logvar)
+  np.testing.assert_allclose(objective.kl_divergence(jax.random.key(0), out, 1, False),
+                             expected, rtol=1e-5)
+
+
+def test_beta_schedules(tiny):
+  constant = objective.beta_schedule(tiny(beta=0.5))
+  assert [float(constant(s)) for s in (0, 10, 10000)] == [0.5, 0.5, 0.5]
+  warmup = objective.beta_schedule(tiny(beta=2.0, kl_warmup_steps=100))
+  np.testing.assert_allclose([float(warmup(s)) for s in (0, 25, 50, 100, 1000)],
+                             [0.0, 0.5, 1.0, 2.0, 2.0], rtol=1e-6)
+
+
+def test_loss_terms_add_up(tiny):
+  config = tiny(prior="standard", likelihood="bernoulli")
+  rng = np.random.default_rng(2)
+  mu, logvar = jnp.asarray(rng.normal(size=(2, 3))), jnp.asarray(rng.normal(size=(2, 3)))
+  x = jnp.asarray(rng.integers(0, 2, size=(2, 4, 4, 1)), jnp.float32)
+  out = Outputs(mu, logvar, mu, jnp.asarray(rng.normal(size=(2, 4, 4, 1))),
+                jnp.zeros((1, 3)), jnp.zeros((1, 3)))
+  terms = objective.loss_terms(jax.random.key(0), out, x, 0.25, config)
+  np.testing.assert_allclose(terms["kl"], kl_to_standard_normal(mu, logvar), rtol=1e-6)
+  np.testing.assert_allclose(terms["loss"], terms["reconstruction"] + 0.25 * terms["kl"],
+                             rtol=1e-6)
+  np.testing.assert_allclose(terms["elbo"], -(terms["reconstruction"] + terms["kl"]), rtol=1e-6)
