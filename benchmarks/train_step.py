@@ -1,0 +1,105 @@
+"""Times the jitted train step of study configs at their real sizes on synthetic batches.
+
+  python benchmarks/train_step.py --configs=mnist_vamp,celeba_vamp_conv --steps=20
+
+Prints one line per config and writes JSON (--out): compile time, median and spread of the
+step time after warm-up, images/s, XLA's FLOP count of the step, achieved GFLOP/s and its
+fraction of a float32 matmul peak measured in the same run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vampjax import train  # pylint: disable=wrong-import-position
+from vampjax.vae import build_model  # pylint: disable=wrong-import-position
+
+flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv"],
+                  "Config modules under configs/.")
+flags.DEFINE_integer("steps", 20, "Timed steps after two warm-up steps.")
+flags.DEFINE_integer("num_components", None, "Override K.")
+flags.DEFINE_string("out", None, "Write the results as JSON here.")
+FLAGS = flags.FLAGS
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+  """Float32 matmul rate of numpy on this machine: a practical peak to compare with."""
+  a = np.random.default_rng(0).standard_normal((n, n), np.float32)
+  a @ a
+  best = min(_timed(lambda: a @ a) for _ in range(repeats))
+  return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - start
+
+
+def benchmark(name: str, steps: int) -> dict:
+  config = importlib.import_module(f"configs.{name}").get_config()
+  if FLAGS.num_components:
+    config.num_components = FLAGS.num_components
+  model = build_model(config)
+  size, channels = config.data.image_size, config.data.channels
+  batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
+  batch = jax.numpy.asarray(batch, jax.numpy.float32)
+  config.pseudo_init = "random"  # shapes and cost are the same as with data init
+  state = train.create_train_state(config, model, jax.random.key(0))
+  step_fn = jax.jit(train.make_train_step(config), donate_argnums=0)
+  rng = jax.random.key(1)
+  start = time.perf_counter()
+  compiled = step_fn.lower(state, batch, rng).compile()
+  compile_s = time.perf_counter() - start
+  flops = float(compiled.cost_analysis().get("flops", float("nan")))
+  for _ in range(2):
+    state, metrics = step_fn(state, batch, rng)
+  jax.block_until_ready(metrics)
+  times = []
+  for i in range(steps):
+    start = time.perf_counter()
+    state, metrics = step_fn(state, batch, jax.random.fold_in(rng, i))
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - start)
+  median = float(np.median(times))
+  return {"config": name, "batch_size": config.batch_size, "image": [size, size, channels],
+          "prior": config.prior, "num_components": config.num_components,
+          "architecture": config.architecture, "compile_s": compile_s,
+          "step_median_s": median, "step_p10_s": float(np.percentile(times, 10)),
+          "step_p90_s": float(np.percentile(times, 90)),
+          "images_per_s": config.batch_size / median, "gflop_per_step": flops / 1e9,
+          "gflop_per_s": flops / median / 1e9}
+
+
+def main(_):
+  peak = matmul_peak_gflops()
+  print(f"{jax.device_count()} {jax.default_backend()} device(s); "
+        f"numpy float32 matmul peak {peak:.0f} GFLOP/s")
+  results = []
+  for name in FLAGS.configs:
+    r = benchmark(name, FLAGS.steps)
+    r["fraction_of_peak"] = r["gflop_per_s"] / peak
+    results.append(r)
+    print(f"{name:28s} compile {r['compile_s']:5.1f} s  step {r['step_median_s']:.3f} s "
+          f"(p10 {r['step_p10_s']:.3f}, p90 {r['step_p90_s']:.3f})  "
+          f"{r['images_per_s']:6.0f} img/s  {r['gflop_per_step']:6.1f} GFLOP  "
+          f"{r['gflop_per_s']:5.1f} GFLOP/s ({100 * r['fraction_of_peak']:.0f}% of peak)",
+          flush=True)
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as f:
+      json.dump({"matmul_peak_gflops": peak, "device": str(jax.devices()[0]),
+                 "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(main)
