@@ -16,6 +16,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.image_size = 32        # H = W, divisible by 16
   config.data.channels = 1           # 1 grayscale, 3 colour
   config.data.dynamic_binarization = False  # resample {0,1} pixels each step (Bernoulli MNIST)
+  config.data.path = ""              # image_folder: the image folder; fashion_mnist: IDX folder
+  config.data.crop_size = -1         # centre crop side; -1 source default (CelebA 140), 0 none
+  config.data.test_fraction = 0.1    # image_folder without a partition file: hash-split test share
+  config.data.partition_file = ""    # image_folder: list_eval_partition.txt; "" = look in/by path
+  config.data.tfds_data_dir = ""     # celeba: TFDS data_dir holding a prepared celeb_a
+  config.data.download = False       # celeba: let TFDS download and prepare (needs internet)
+  config.data.cache_dir = ""         # folder for a .npy cache of decoded images; "" = no cache
+  config.data.num_workers = 0        # image decoding threads; 0 = one per CPU core
+  config.data.max_bad_fraction = 0.01  # skip up to this share of unusable images, else stop
 
   # Model.
   config.architecture = "conv"       # conv | resnet (a residual block after each conv)

@@ -11,19 +11,30 @@ from typing import Callable
 import ml_collections
 
 from vampjax.data.dataset import Dataset, DataError
-from vampjax.data import mnist
+from vampjax.data import celeba, celeba_sample, fashion_mnist, image_folder, images, mnist
 
 SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     "mnist": mnist.load,
+    "fashion_mnist": fashion_mnist.load,
+    "celeba_sample": celeba_sample.load,
+    "celeba": celeba.load,
+    "image_folder": image_folder.load,
 }
 
 
 def get_dataset(config: ml_collections.ConfigDict) -> Dataset:
-  """The train and test images that `config.data` names."""
+  """The train and test images that `config.data` names, checked against its shape."""
   name = config.data.name
   if name not in SOURCES:
     raise DataError(f"data.name={name!r} is not a known source; use one of {sorted(SOURCES)}.")
-  return SOURCES[name](config.data)
+  images.check_config(config.data)
+  dataset = SOURCES[name](config.data)
+  want = (config.data.image_size, config.data.image_size, config.data.channels)
+  if dataset.image_shape != want or dataset.train.dtype != "uint8":
+    raise DataError(f"data.name={name} gave {dataset.train.dtype} images of shape "
+                    f"{dataset.image_shape}, not uint8 {want}; check data.image_size and "
+                    "data.channels (or clear data.cache_dir).")
+  return dataset
 
 
 __all__ = ["Dataset", "DataError", "SOURCES", "get_dataset"]

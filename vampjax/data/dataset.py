@@ -13,11 +13,16 @@ class DataError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Train and test images, uint8 (N, H, W, C), already cropped, resized and padded."""
+  """Train and test images, uint8 (N, H, W, C), already cropped, resized and padded.
+
+  `skipped` counts input files left out with a warning (unreadable, too small, ...), so
+  callers and tests can see that the data is not the whole folder.
+  """
 
   name: str
   train: np.ndarray
   test: np.ndarray
+  skipped: int = 0
 
   @property
   def image_shape(self) -> tuple[int, int, int]:

@@ -34,11 +34,12 @@ def load_arrays() -> dict[str, np.ndarray]:
             ("train_images", "train_labels", "test_images", "test_labels")}
 
 
-def pad_to(images: np.ndarray, size: int) -> np.ndarray:
-  """Zero-pads N×h×w images symmetrically to N×size×size×1."""
+def pad_to(images: np.ndarray, size: int, name: str = "MNIST") -> np.ndarray:
+  """Zero-pads N×h×w images symmetrically to N×size×size×1 (no resize: digits keep
+  their official pixels)."""
   h, w = images.shape[1:3]
   if size < max(h, w):
-    raise DataError(f"data.image_size={size} is smaller than MNIST's {h}×{w}; use 32.")
+    raise DataError(f"data.image_size={size} is smaller than {name}'s {h}×{w}; use 32.")
   top, left = (size - h) // 2, (size - w) // 2
   padding = ((0, 0), (top, size - h - top), (left, size - w - left))
   return np.pad(images, padding)[..., None]

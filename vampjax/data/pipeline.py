@@ -1,13 +1,43 @@
 """Host-side batching: per-epoch shuffles that are a function of (seed, step), padded eval
-batches with masks, and a background thread that keeps the next batches ready."""
+batches with masks, and a background thread that keeps the next batches ready.
+
+Multi-process: every process computes the same global batch and materialises only its
+own contiguous slice of it (`Shard`), so each reads only its share of the images (with a
+memory-mapped `.npy` cache, only those pages). The slices, in process order, make up the
+global batch, as `jax.make_array_from_process_local_data` expects.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
+
+
+class Shard(NamedTuple):
+  """This process's place among all processes."""
+
+  index: int
+  count: int
+
+
+def process_shard() -> Shard:
+  """(jax.process_index(), jax.process_count()); (0, 1) on one host."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  return Shard(jax.process_index(), jax.process_count())
+
+
+def local_slice(batch_size: int, shard: Shard | None) -> slice:
+  """The rows of a global batch that `shard` owns."""
+  index, count = shard or process_shard()
+  if batch_size % count:
+    raise ValueError(f"batch_size={batch_size} is not divisible by the {count} processes; "
+                     f"use a multiple of {count}.")
+  per = batch_size // count
+  return slice(index * per, (index + 1) * per)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -38,25 +68,38 @@ def binarize(images: np.ndarray, seed: int, step: int) -> np.ndarray:
 
 
 def train_batches(images: np.ndarray, batch_size: int, seed: int, start_step: int = 0,
-                  dynamic_binarization: bool = False) -> Iterator[np.ndarray]:
-  """Endless float32 training batches, beginning with the one for `start_step`."""
+                  dynamic_binarization: bool = False,
+                  shard: Shard | None = None) -> Iterator[np.ndarray]:
+  """Endless float32 training batches (this process's rows of each global batch),
+  beginning with the one for `start_step`."""
+  rows = local_slice(batch_size, shard)
   step = start_step
   while True:
-    batch = to_float(images[np.sort(train_batch_indices(len(images), batch_size, seed, step))])
-    yield binarize(batch, seed, step) if dynamic_binarization else batch
+    indices = np.sort(train_batch_indices(len(images), batch_size, seed, step))[rows]
+    batch = to_float(images[indices])
+    if dynamic_binarization:  # drawn for the global batch, so no process count changes it
+      noise = np.random.default_rng([seed, step, 1]).random(
+          (batch_size, *images.shape[1:]), dtype=np.float32)[rows]
+      batch = (noise < batch).astype(np.float32)
+    yield batch
     step += 1
 
 
-def eval_batches(images: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def eval_batches(images: np.ndarray, batch_size: int,
+                 shard: Shard | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Every image exactly once, in order: (batch, mask); the last batch is zero-padded and
-  its padding masked out, so all batches have one shape (one compilation)."""
+  its padding masked out, so all batches have one shape (one compilation). With several
+  processes each gets its rows of every global batch (and mask)."""
+  rows = local_slice(batch_size, shard)
+  local = rows.stop - rows.start
   for start in range(0, len(images), batch_size):
-    batch = to_float(images[start:start + batch_size])
-    mask = np.ones(batch_size, bool)
-    if len(batch) < batch_size:
-      mask[len(batch):] = False
-      batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]),
-                                              batch.dtype)])
+    lo, hi = min(start + rows.start, len(images)), min(start + rows.stop, len(images))
+    batch = to_float(images[lo:hi])
+    mask = np.zeros(local, bool)
+    mask[:hi - lo] = True
+    if hi - lo < local:
+      batch = np.concatenate([batch, np.zeros((local - (hi - lo), *images.shape[1:]),
+                                              np.float32)])
     yield batch, mask
 
 
