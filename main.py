@@ -2,22 +2,34 @@
 
   python main.py --config=configs/mnist_vamp.py --workdir=runs/mnist_vamp
   python main.py --config=configs/mnist_vamp.py --workdir=runs/mnist_vamp --mode=sample
+
+Errors in the user's hands (a bad config value, missing data, a workdir of another run,
+no checkpoint) print one line and exit with status 2; nothing already written is lost.
 """
 
 import os
+import sys
 
 from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from vampjax import modes
+from vampjax import config_validation, modes
+from vampjax.checkpointing import CheckpointError
+from vampjax.config_validation import ConfigError
+from vampjax.data import DataError
+from vampjax.workdir import WorkdirError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
 flags.DEFINE_enum("mode", "train", list(modes.MODES), "What to do with the run in --workdir.")
+flags.DEFINE_bool("overwrite", False, "Train: delete a run of another config in --workdir.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+USER_ERRORS = (CheckpointError, ConfigError, DataError, WorkdirError)
+USAGE_ERROR_STATUS = 2
 
 
 def main(argv):
@@ -28,7 +40,15 @@ def main(argv):
   jax.config.update("jax_compilation_cache_dir", os.environ.get(
       "VAMPJAX_COMPILATION_CACHE", os.path.expanduser("~/.cache/vampjax/xla")))
   print(f"vampjax: {FLAGS.mode} on {jax.device_count()} {jax.default_backend()} device(s)")
-  modes.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+  try:
+    config_validation.validate(FLAGS.config, jax.device_count())
+    if FLAGS.mode == "train":
+      modes.run_train(FLAGS.config, FLAGS.workdir, overwrite=FLAGS.overwrite)
+    else:
+      modes.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+  except USER_ERRORS as error:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(USAGE_ERROR_STATUS)
 
 
 if __name__ == "__main__":

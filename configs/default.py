@@ -47,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.learning_rate = 5e-4        # Adam
   config.batch_size = 100            # global batch, split over all devices
   config.num_train_steps = 2000
+  config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
 
   # Bookkeeping.
   config.log_every_steps = 50        # a train line in metrics.jsonl

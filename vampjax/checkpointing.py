@@ -1,7 +1,8 @@
 """Orbax checkpoints of the whole train state (parameters, optimizer state, step).
 
 Orbax writes each step to a temporary directory and renames it when complete, so an
-interrupted save never spoils the previous checkpoint.
+interrupted save never spoils the previous checkpoint. Before restoring, the saved shapes
+are compared with the config's, so a mismatch names the parameter that differs.
 """
 
 from __future__ import annotations
@@ -15,21 +16,61 @@ import orbax.checkpoint as ocp
 CHECKPOINT_DIR = "checkpoints"
 
 
+class CheckpointError(Exception):
+  """No checkpoint, or one that does not fit the config; the message says what to do."""
+
+
 def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
   """The CheckpointManager of `<workdir>/checkpoints`."""
   directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-  return ocp.CheckpointManager(directory, options=options)
+  return ocp.CheckpointManager(directory, options=options,
+                               item_handlers=ocp.StandardCheckpointHandler())
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: Any) -> None:
   mngr.save(step, args=ocp.args.StandardSave(state))
 
 
+def _key_name(key: Any) -> str:
+  for attribute in ("key", "name", "idx"):  # DictKey, GetAttrKey, SequenceKey
+    if hasattr(key, attribute):
+      return str(getattr(key, attribute))
+  return str(key)
+
+
+def _shapes(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+  """Leaf shapes by path; 'params/encoder/mu/kernel' whether saved as dicts or dataclasses."""
+  return {"/".join(map(_key_name, path)): (tuple(leaf.shape), str(leaf.dtype))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def check_compatible(saved: Any, expected: Any, where: str) -> None:
+  """Raises CheckpointError naming the first parameter whose presence or shape differs."""
+  saved, expected = _shapes(saved), _shapes(expected)
+  # Parameters first: a differing parameter also differs in the Adam moments.
+  for name in sorted(set(saved) | set(expected), key=lambda n: (not n.startswith("params"), n)):
+    if name not in saved:
+      problem = "is missing from the checkpoint"
+    elif name not in expected:
+      problem = "is in the checkpoint but not in the model of this config"
+    elif saved[name][0] != expected[name][0]:
+      problem = f"has shape {saved[name][0]} in the checkpoint but {expected[name][0]} here"
+    else:
+      continue
+    raise CheckpointError(
+        f"the checkpoint in {where} does not fit this config: {name} {problem}; use the "
+        "config it was trained with (see config.json there) or another --workdir.")
+
+
 def restore(mngr: ocp.CheckpointManager, target: Any, step: int | None = None) -> Any:
   """The state at `step` (default: the latest), with the structure and shardings of `target`."""
   step = mngr.latest_step() if step is None else step
   if step is None:
-    raise FileNotFoundError(f"no checkpoint in {mngr.directory}; train first (--mode=train).")
+    raise CheckpointError(f"no checkpoint in {mngr.directory}; train first (--mode=train).")
+  if step not in mngr.all_steps():
+    raise CheckpointError(f"no checkpoint of step {step} in {mngr.directory}; "
+                          f"the saved steps are {mngr.all_steps()}.")
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  check_compatible(mngr.item_metadata(step).tree, abstract, str(mngr.directory))
   return mngr.restore(step, args=ocp.args.StandardRestore(abstract))

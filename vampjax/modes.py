@@ -11,8 +11,8 @@ from vampjax import figures, train
 from vampjax.vae import VAE
 
 
-def run_train(config: ml_collections.ConfigDict, workdir: str) -> None:
-  train.train_and_evaluate(config, workdir)
+def run_train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> None:
+  train.train_and_evaluate(config, workdir, overwrite)
 
 
 def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:

@@ -20,7 +20,8 @@ import optax
 from flax.training import train_state
 from tqdm import tqdm
 
-from vampjax import checkpointing, data, objective, priors, sharding
+from vampjax import checkpointing, config_validation, data, objective, priors, sharding
+from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.vae import VAE, build_model
 
@@ -72,8 +73,15 @@ def _batch_metrics(terms: Metrics, beta: jax.Array) -> Metrics:
   return metrics
 
 
+GUARDED_TERMS = ("loss", "reconstruction", "kl", "grad_norm")
+
+
 def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
-  """train_step(state, batch, rng) -> (state, metrics): one Adam step on the mean loss."""
+  """train_step(state, batch, rng) -> (state, metrics): one Adam step on the mean loss.
+
+  metrics["finite"] says whether the loss terms and the gradients were all finite; with
+  `skip_nonfinite_steps` such a step leaves parameters and Adam state unchanged.
+  """
   beta_at = objective.beta_schedule(config)
 
   def train_step(state, batch, rng):
@@ -86,7 +94,14 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
       return jnp.mean(terms["loss"]), terms
 
     grads, terms = jax.grad(loss_fn, has_aux=True)(state.params)
-    return state.apply_gradients(grads=grads), _batch_metrics(terms, beta)
+    metrics = _batch_metrics(terms, beta)
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack([metrics[t] for t in GUARDED_TERMS])))
+    new_state = state.apply_gradients(grads=grads)
+    if config.skip_nonfinite_steps:
+      new_state = jax.tree.map(lambda new, old: jnp.where(metrics["finite"], new, old),
+                               new_state, state).replace(step=state.step + 1)
+    return new_state, metrics
 
   return train_step
 
@@ -129,13 +144,15 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   return means
 
 
+class NonFiniteError(FloatingPointError):
+  """A step produced NaN or inf; the message names the step and the terms."""
+
+
 class MetricsWriter:
   """Appends one JSON object per logged step to `<workdir>/metrics.jsonl`."""
 
-  FILENAME = "metrics.jsonl"
-
   def __init__(self, workdir: str, resume_step: int):
-    self.path = os.path.join(workdir, self.FILENAME)
+    self.path = os.path.join(workdir, workdir_lib.METRICS_FILE)
     self._drop_after(resume_step)
 
   def _drop_after(self, step: int) -> None:
@@ -155,17 +172,53 @@ class MetricsWriter:
       f.write(json.dumps(record) + "\n")
 
 
+class NonFiniteGuard:
+  """Collects each step's `finite` flag without a device sync, and checks them in bulk
+  before anything is logged or saved: training stops at the first bad step (naming it and
+  its bad terms), or, with `skip`, counts the skipped steps."""
+
+  def __init__(self, skip: bool, workdir: str):
+    self.skip, self.workdir = skip, workdir
+    self.pending: list[tuple[int, Metrics]] = []
+    self.skipped = 0
+
+  def add(self, step: int, metrics: Metrics) -> None:
+    self.pending.append((step, metrics))
+
+  def check(self, last_good_checkpoint: int | None) -> None:
+    flags = jax.device_get([m["finite"] for _, m in self.pending])
+    bad = [(step, m) for (step, m), ok in zip(self.pending, flags) if not ok]
+    self.pending = []
+    if bad and not self.skip:
+      step, metrics = bad[0]
+      values = jax.device_get({t: metrics[t] for t in GUARDED_TERMS})
+      terms = ", ".join(f"{'gradients' if t == 'grad_norm' else t}={float(v)}"
+                        for t, v in values.items() if not np.isfinite(v))
+      kept = (f"the last good checkpoint (step {last_good_checkpoint}) is kept"
+              if last_good_checkpoint is not None else "no checkpoint was written")
+      raise NonFiniteError(
+          f"step {step}: non-finite {terms}; training stopped and {kept} in {self.workdir}. "
+          "Lower learning_rate, or set skip_nonfinite_steps=True to skip such steps.")
+    self.skipped += len(bad)
+
+
 def _every(step: int, period: int, last: int) -> bool:
   return step == last or (period > 0 and step % period == 0)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train_state.TrainState:
-  """Trains for `num_train_steps`, resuming from the latest checkpoint in `workdir`."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       overwrite: bool = False) -> train_state.TrainState:
+  """Trains for `num_train_steps`, resuming from the latest checkpoint in `workdir`.
+
+  The config is checked before anything is written; a workdir holding a run of another
+  config is refused unless `overwrite`.
+  """
   workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh()
-  sharding.check_batch_size(config.batch_size, mesh)
+  config_validation.validate(config, mesh.size)
   dataset = data.get_dataset(config)
+  config_validation.validate_with_data(config, len(dataset.train))
+  workdir_lib.prepare(workdir, config, overwrite)
   model = build_model(config)
   keys = rng_streams(config.seed)
 
@@ -177,9 +230,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
     print(f"Resuming from the checkpoint at step {int(state.step)} in {workdir}.")
   state = sharding.put_replicated(state, mesh)
   start = int(state.step)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
   writer = MetricsWriter(workdir, start)
+  guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   train_step = jax.jit(make_train_step(config), donate_argnums=0,
@@ -198,15 +250,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
   with tqdm(initial=start, total=last, desc="train", unit="step", dynamic_ncols=True) as bar:
     for step in range(start + 1, last + 1):
       state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
-      if _every(step, config.log_every_steps, last):
+      guard.add(step, metrics)
+      log, evaluate_now, save = (_every(step, config.log_every_steps, last),
+                                 _every(step, config.eval_every_steps, last),
+                                 _every(step, config.checkpoint_every_steps, last))
+      if log or evaluate_now or save:
+        guard.check(mngr.latest_step())
+      if log:
         metrics = jax.device_get(metrics)
         now = time.perf_counter()
         metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
+        metrics["skipped_steps"] = guard.skipped
         logged_step, logged_time = step, now
         writer.write(step, "train", metrics)
         bar.set_postfix(loss=f"{metrics['loss']:.2f}", kl=f"{metrics['kl']:.2f}",
                         img_s=f"{metrics['images_per_sec']:.0f}")
-      if _every(step, config.eval_every_steps, last):
+      if evaluate_now:
         results = evaluate(model, state.params, test_images, config,
                            jax.random.fold_in(keys["eval"], step), float(beta_at(step)),
                            mesh, eval_step)
@@ -214,7 +273,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
         bar.write(f"step {step}: test loss {results['loss']:.3f} "
                   f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
         logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
-      if _every(step, config.checkpoint_every_steps, last):
+      if save:
         checkpointing.save(mngr, step, state)
       bar.update(1)
   mngr.wait_until_finished()

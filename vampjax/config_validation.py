@@ -1,0 +1,104 @@
+"""Checks a config before any work starts, so a bad key fails in a second, not an hour in.
+
+Every rule raises `ConfigError` with one line naming the key and its valid values;
+`main.py` prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import ml_collections
+
+from configs import default
+
+CHOICES = {
+    "prior": ("standard", "vamp"),
+    "architecture": ("conv", "resnet"),
+    "likelihood": ("gaussian", "bernoulli"),
+    "pseudo_init": ("random", "data"),
+    "dtype": ("float32", "bfloat16"),
+}
+DOWNSAMPLING = 16
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work; the message names the key and the valid values."""
+
+
+def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
+  flat = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      flat.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
+
+
+def _same_type(value: Any, reference: Any) -> bool:
+  if isinstance(reference, bool) or isinstance(value, bool):
+    return isinstance(value, bool) and isinstance(reference, bool)
+  if isinstance(reference, float):
+    return isinstance(value, (int, float))
+  if isinstance(reference, (tuple, list)):
+    return isinstance(value, (tuple, list))
+  return isinstance(value, type(reference))
+
+
+def check_keys_and_types(config: ml_collections.ConfigDict) -> None:
+  """Unknown keys (typos) and values of the wrong type."""
+  reference = _flatten(default.get_config())
+  for key, value in _flatten(config).items():
+    if key not in reference:
+      close = difflib.get_close_matches(key, reference, n=1)
+      hint = f"did you mean {close[0]!r}?" if close else "see configs/default.py for every key."
+      raise ConfigError(f"unknown config key {key!r}; {hint}")
+    if not _same_type(value, reference[key]):
+      raise ConfigError(f"{key}={value!r} has type {type(value).__name__}; "
+                        f"it must be {type(reference[key]).__name__} "
+                        f"(default {reference[key]!r}).")
+
+
+def _require(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+  """All the checks that need only the config (and the device count)."""
+  check_keys_and_types(config)
+  for key, choices in CHOICES.items():
+    _require(config[key] in choices, f"{key}={config[key]!r}; use one of {choices}.")
+  size = config.data.image_size
+  _require(size > 0 and size % DOWNSAMPLING == 0,
+           f"data.image_size={size} must be a positive multiple of {DOWNSAMPLING} "
+           f"(four stride-2 convs), e.g. {max(DOWNSAMPLING, size // DOWNSAMPLING * DOWNSAMPLING)}.")
+  _require(config.data.channels in (1, 3), f"data.channels={config.data.channels}; use 1 or 3.")
+  _require(config.latent_dim > 0, f"latent_dim={config.latent_dim} must be > 0.")
+  if config.prior == "vamp":
+    _require(config.num_components > 0,
+             f"num_components={config.num_components} must be > 0 for prior='vamp'.")
+  _require(config.beta >= 0, f"beta={config.beta} must be >= 0.")
+  _require(config.kl_warmup_steps >= 0,
+           f"kl_warmup_steps={config.kl_warmup_steps} must be >= 0 (0: no annealing).")
+  _require(config.kl_samples >= 1, f"kl_samples={config.kl_samples} must be >= 1.")
+  _require(config.learning_rate > 0, f"learning_rate={config.learning_rate} must be > 0.")
+  _require(config.num_train_steps >= 0,
+           f"num_train_steps={config.num_train_steps} must be >= 0.")
+  _require(config.logvar_min < config.logvar_max,
+           f"logvar_min={config.logvar_min} must be < logvar_max={config.logvar_max}.")
+  _require(config.batch_size > 0 and config.batch_size % num_devices == 0,
+           f"batch_size={config.batch_size} must be a positive multiple of the "
+           f"{num_devices} devices, e.g. {max(1, config.batch_size // num_devices) * num_devices}.")
+
+
+def validate_with_data(config: ml_collections.ConfigDict, num_train_images: int) -> None:
+  """The checks that need the size of the training set."""
+  if config.prior == "vamp" and config.pseudo_init == "data":
+    _require(config.num_components <= num_train_images,
+             f"num_components={config.num_components} exceeds the {num_train_images} training "
+             "images for pseudo_init='data'; lower num_components or use pseudo_init='random'.")
+  _require(config.batch_size <= num_train_images,
+           f"batch_size={config.batch_size} exceeds the {num_train_images} training images.")

@@ -1,0 +1,68 @@
+"""A workdir holds one run: its config.json, metrics.jsonl and checkpoints/.
+
+Starting again with the same config resumes; a different config is refused (it would
+mix two runs) unless the user asks to overwrite, which deletes the old run first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import ml_collections
+
+from vampjax.checkpointing import CHECKPOINT_DIR
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+# Keys that may change between sessions of one run: how long, how often, how much to log.
+RESUMABLE_KEYS = ("num_train_steps", "log_every_steps", "eval_every_steps",
+                  "num_eval_examples", "checkpoint_every_steps", "max_checkpoints_to_keep",
+                  "num_samples", "eval", "data.num_workers", "data.cache_dir")
+
+
+class WorkdirError(Exception):
+  """The workdir holds a run of another config."""
+
+
+def _as_plain(config: ml_collections.ConfigDict) -> dict:
+  return json.loads(config.to_json_best_effort())
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+  keys = []
+  for key in sorted(set(old) | set(new)):
+    name = prefix + key
+    if any(name == k or name.startswith(k + ".") for k in RESUMABLE_KEYS):
+      continue
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      keys += _differences(a, b, name + ".")
+    elif a != b:
+      keys.append(f"{name} ({a!r} -> {b!r})")
+  return keys
+
+
+def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = False) -> None:
+  """Creates `workdir`, or checks that the run in it has this config; writes config.json."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, CONFIG_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      differences = _differences(json.load(f), _as_plain(config))
+    if differences and not overwrite:
+      raise WorkdirError(
+          f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
+          f"{'; …' if len(differences) > 3 else ''}); use another --workdir, or --overwrite "
+          "to delete that run and start again.")
+    if differences:
+      for name in (CHECKPOINT_DIR, METRICS_FILE):
+        target = os.path.join(workdir, name)
+        if os.path.isdir(target):
+          shutil.rmtree(target)
+        elif os.path.exists(target):
+          os.remove(target)
+  with open(path + ".tmp", "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  os.replace(path + ".tmp", path)
