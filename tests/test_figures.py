@@ -1,0 +1,68 @@
+"""Every figure is a valid PNG of the expected pixel size."""
+
+import json
+
+import jax
+import numpy as np
+from PIL import Image
+
+from conftest import tiny_config
+from vampjax import figures, train
+from vampjax.vae import build_model
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path):
+  with open(path, "rb") as f:
+    assert f.read(8) == PNG_SIGNATURE
+  with Image.open(path) as image:
+    image.verify()
+  with Image.open(path) as image:
+    return image.size  # (width, height)
+
+
+def _write_metrics(workdir):
+  with open(workdir / "metrics.jsonl", "w") as f:
+    for step in range(10, 101, 10):
+      for split in ("train",) + (("test",) if step % 50 == 0 else ()):
+        loss = 100.0 / step + 20
+        f.write(json.dumps({"step": step, "split": split, "loss": loss, "reconstruction": 18.0,
+                            "kl": loss - 18.0, "kl_share": (loss - 18.0) / loss,
+                            "beta": 1.0}) + "\n")
+
+
+def test_plots(tmp_path):
+  _write_metrics(tmp_path)
+  path = figures.plot_loss_curves(str(tmp_path / "metrics.jsonl"), str(tmp_path / "loss.png"))
+  assert _png_size(path) == (1300, 360)
+  path = figures.plot_posterior_variance(np.geomspace(1e-5, 2.0, 40), 0.01,
+                                         str(tmp_path / "au.png"))
+  assert _png_size(path) == (640, 360)
+
+
+def test_image_grids_have_expected_sizes():
+  pairs = figures.paired_rows(np.zeros((10, 4, 4, 1)), np.ones((10, 4, 4, 1)), columns=8)
+  assert pairs.shape == (32, 4, 4, 1)  # 4 rows of 8: the short rows are padded
+  np.testing.assert_array_equal(pairs[:8, 0, 0, 0], 0.0)
+  np.testing.assert_array_equal(pairs[8:16, 0, 0, 0], 1.0)  # row 2 holds the bottoms of row 1
+  np.testing.assert_array_equal(pairs[16:18, 0, 0, 0], 0.0)
+
+
+def test_write_figures(tmp_path):
+  config = tiny_config(pseudo_init="random")
+  model = build_model(config)
+  params = train.create_train_state(config, model, jax.random.key(0)).params
+  _write_metrics(tmp_path)
+  images = (np.random.default_rng(0).random((10, 32, 32, 1)) * 255).astype(np.uint8)
+  paths = figures.write_figures(model, params, config, str(tmp_path), images,
+                                np.linspace(0, 1, 8), jax.random.key(1))
+  names = sorted(p.split("/")[-1] for p in paths)
+  assert names == ["active_units.png", "loss_curves.png", "prior_samples.png",
+                   "pseudo_inputs.png", "reconstructions.png"]
+  sizes = {p.split("/")[-1]: _png_size(p) for p in paths}
+  cell = 32 + 2  # image + padding, then ×2 upscaling for 32 px images
+  assert sizes["reconstructions.png"] == ((8 * cell + 2) * 2, (4 * cell + 2) * 2)  # 10 pairs
+  assert sizes["pseudo_inputs.png"] == ((8 * cell + 2) * 2, (2 * cell + 2) * 2)    # K = 8
+  assert sizes["prior_samples.png"] == ((4 * cell + 2) * 2, (1 * cell + 2) * 2)    # 4 samples
+  assert sizes["loss_curves.png"] == (1300, 360)

@@ -1,0 +1,65 @@
+"""The evaluation driver: every test image counted exactly once, whatever the batch size."""
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from vampjax import train
+from vampjax.data import pipeline
+from vampjax.metrics import evaluate
+from vampjax.vae import VAE, build_model
+
+NUM_IMAGES = 13  # not a multiple of either batch size below
+
+
+@pytest.fixture(scope="module")
+def setup():
+  config = tiny_config(pseudo_init="random", **{"eval.lpips_backbones": ("alex",),
+                                                "eval.is_samples": 4, "eval.is_chunk": 2})
+  model = build_model(config)
+  params = train.create_train_state(config, model, jax.random.key(0)).params
+  rng = np.random.default_rng(0)
+  images = (rng.random((NUM_IMAGES, *model.image_shape)) ** 4 * 255).astype(np.uint8)
+  return config, model, params, images
+
+
+def _run(setup, batch_size):
+  config, model, params, images = setup
+  config = config.copy_and_resolve_references()
+  config.batch_size = batch_size
+  return evaluate.evaluate(model, params, images, config, jax.random.key(1))
+
+
+def test_each_image_counted_once(setup):
+  config, model, params, images = setup
+  results = _run(setup, batch_size=8)
+  assert results["num_examples"] == NUM_IMAGES
+  x = pipeline.to_float(images)
+  mu = np.asarray(model.apply({"params": params}, x, method=VAE.encode)[0])
+  recon = np.asarray(jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode)))
+  mse = np.mean((x - recon) ** 2, axis=(1, 2, 3))
+  np.testing.assert_allclose(results["mse"], mse.mean(), rtol=1e-4)
+  np.testing.assert_allclose(results["posterior_mean_variance"], mu.var(0), rtol=1e-3, atol=1e-7)
+  assert results["active_units"] == int(np.sum(mu.var(0) > config.eval.au_threshold))
+  for key in ("lpips", "lpips_alex", "psnr", "ssim", "loss", "reconstruction", "kl",
+              "neg_elbo_nats", "is_nll_nats", "is_nll_bits_per_dim"):
+    assert np.isfinite(results[key]), key
+  assert results["lpips"] == results["lpips_alex"]
+  assert results["nll_includes_gaussian_constant"]
+
+
+def test_deterministic_metrics_do_not_depend_on_the_batch_size(setup):
+  a, b = _run(setup, batch_size=8), _run(setup, batch_size=5)
+  for key in ("mse", "psnr", "ssim", "lpips_alex"):
+    np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
+  np.testing.assert_allclose(a["posterior_mean_variance"], b["posterior_mean_variance"],
+                             rtol=1e-4, atol=1e-8)
+
+
+def test_table_and_json(setup, tmp_path):
+  results = _run(setup, batch_size=8)
+  table = evaluate.format_table(results)
+  assert "active units" in table and "LPIPS (alex)" in table and "IS-NLL" in table
+  evaluate.write_results(str(tmp_path), results)
+  assert evaluate.read_results(str(tmp_path))["num_examples"] == NUM_IMAGES
