@@ -32,6 +32,16 @@ USER_ERRORS = (CheckpointError, ConfigError, DataError, WorkdirError)
 USAGE_ERROR_STATUS = 2
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, with bad flags reported in one line and status 2, like other user errors."""
+  try:
+    config_validation.check_override_keys(argv)
+    return FLAGS(argv)
+  except (ConfigError, flags.Error) as error:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(USAGE_ERROR_STATUS)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -52,4 +62,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -47,14 +47,26 @@ def _same_type(value: Any, reference: Any) -> bool:
   return isinstance(value, type(reference))
 
 
+def _check_known(key: str, reference: dict[str, Any]) -> None:
+  if key not in reference:
+    close = difflib.get_close_matches(key, reference, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "see configs/default.py for every key."
+    raise ConfigError(f"unknown config key {key!r}; {hint}")
+
+
+def check_override_keys(argv: list[str]) -> None:
+  """Unknown `--config.KEY=...` overrides, named before the flag parser fails on them."""
+  reference = _flatten(default.get_config())
+  for arg in argv:
+    if arg.startswith("--config."):
+      _check_known(arg[len("--config."):].split("=", 1)[0], reference)
+
+
 def check_keys_and_types(config: ml_collections.ConfigDict) -> None:
   """Unknown keys (typos) and values of the wrong type."""
   reference = _flatten(default.get_config())
   for key, value in _flatten(config).items():
-    if key not in reference:
-      close = difflib.get_close_matches(key, reference, n=1)
-      hint = f"did you mean {close[0]!r}?" if close else "see configs/default.py for every key."
-      raise ConfigError(f"unknown config key {key!r}; {hint}")
+    _check_known(key, reference)
     if not _same_type(value, reference[key]):
       raise ConfigError(f"{key}={value!r} has type {type(value).__name__}; "
                         f"it must be {type(reference[key]).__name__} "

@@ -192,8 +192,8 @@ class NonFiniteGuard:
     if bad and not self.skip:
       step, metrics = bad[0]
       values = jax.device_get({t: metrics[t] for t in GUARDED_TERMS})
-      terms = ", ".join(f"{'gradients' if t == 'grad_norm' else t}={float(v)}"
-                        for t, v in values.items() if not np.isfinite(v))
+      terms = ", ".join(f"{'gradients' if t == 'grad_norm' else t}={float(values[t])}"
+                        for t in GUARDED_TERMS if not np.isfinite(values[t]))
       kept = (f"the last good checkpoint (step {last_good_checkpoint}) is kept"
               if last_good_checkpoint is not None else "no checkpoint was written")
       raise NonFiniteError(
@@ -247,36 +247,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   last = config.num_train_steps
   logged_step, logged_time = start, time.perf_counter()
-  with tqdm(initial=start, total=last, desc="train", unit="step", dynamic_ncols=True) as bar:
-    for step in range(start + 1, last + 1):
-      state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
-      guard.add(step, metrics)
-      log, evaluate_now, save = (_every(step, config.log_every_steps, last),
-                                 _every(step, config.eval_every_steps, last),
-                                 _every(step, config.checkpoint_every_steps, last))
-      if log or evaluate_now or save:
-        guard.check(mngr.latest_step())
-      if log:
-        metrics = jax.device_get(metrics)
-        now = time.perf_counter()
-        metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
-        metrics["skipped_steps"] = guard.skipped
-        logged_step, logged_time = step, now
-        writer.write(step, "train", metrics)
-        bar.set_postfix(loss=f"{metrics['loss']:.2f}", kl=f"{metrics['kl']:.2f}",
-                        img_s=f"{metrics['images_per_sec']:.0f}")
-      if evaluate_now:
-        results = evaluate(model, state.params, test_images, config,
-                           jax.random.fold_in(keys["eval"], step), float(beta_at(step)),
-                           mesh, eval_step)
-        writer.write(step, "test", results)
-        bar.write(f"step {step}: test loss {results['loss']:.3f} "
-                  f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
-        logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
-      if save:
-        checkpointing.save(mngr, step, state)
-      bar.update(1)
-  mngr.wait_until_finished()
+  try:
+    with tqdm(initial=start, total=last, desc="train", unit="step", dynamic_ncols=True) as bar:
+      for step in range(start + 1, last + 1):
+        state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
+        guard.add(step, metrics)
+        log, evaluate_now, save = (_every(step, config.log_every_steps, last),
+                                   _every(step, config.eval_every_steps, last),
+                                   _every(step, config.checkpoint_every_steps, last))
+        if log or evaluate_now or save:
+          guard.check(mngr.latest_step())
+        if log:
+          metrics = jax.device_get(metrics)
+          now = time.perf_counter()
+          metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
+          metrics["skipped_steps"] = guard.skipped
+          logged_step, logged_time = step, now
+          writer.write(step, "train", metrics)
+          bar.set_postfix(loss=f"{metrics['loss']:.2f}", kl=f"{metrics['kl']:.2f}",
+                          img_s=f"{metrics['images_per_sec']:.0f}")
+        if evaluate_now:
+          results = evaluate(model, state.params, test_images, config,
+                             jax.random.fold_in(keys["eval"], step), float(beta_at(step)),
+                             mesh, eval_step)
+          writer.write(step, "test", results)
+          bar.write(f"step {step}: test loss {results['loss']:.3f} "
+                    f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
+          logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
+        if save:
+          checkpointing.save(mngr, step, state)
+        bar.update(1)
+  finally:
+    mngr.wait_until_finished()  # a failure still leaves the last good checkpoint complete
   return state
 
 

@@ -1,0 +1,222 @@
+"""Failures a long run must survive: SIGKILL at any step, a kill during a save, NaN steps,
+bad configs, and a checkpoint or workdir of another config."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, tiny_config
+from vampjax import checkpointing, config_validation, train
+from vampjax.vae import build_model
+from vampjax.checkpointing import CheckpointError
+from vampjax.config_validation import ConfigError
+from vampjax.data import pipeline
+from vampjax.workdir import WorkdirError
+
+RUN = ["--config=configs/mnist_vamp.py", "--config.latent_dim=4", "--config.num_components=4",
+       "--config.batch_size=8", "--config.log_every_steps=1", "--config.eval_every_steps=0",
+       "--config.num_eval_examples=8", "--config.checkpoint_every_steps=3",
+       "--config.num_train_steps=12"]
+
+
+def main_process(workdir, *extra, **kwargs):
+  env = {**os.environ, "VAMPJAX_COMPILATION_CACHE": os.path.join(ROOT, ".pytest_cache", "xla")}
+  return subprocess.Popen([sys.executable, "main.py", *RUN, f"--workdir={workdir}", *extra],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, **kwargs)
+
+
+def logged_steps(workdir):
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    steps = [json.loads(line)["step"] for line in f if line.endswith("\n")]
+  return max(steps, default=0)
+
+
+def final_params(workdir):
+  config = tiny_config(latent_dim=4, num_components=4)
+  return train.restore_model(config, workdir)[1].params
+
+
+def test_sigkill_at_random_steps_then_resume_gives_identical_parameters(tmp_path):
+  straight = str(tmp_path / "straight")
+  assert main_process(straight).wait(timeout=300) == 0
+  reference = jax.tree.leaves(final_params(straight))
+  kill_points = sorted(np.random.default_rng(0).choice(np.arange(2, 12), 3, replace=False))
+  for kill_at in kill_points:
+    workdir = str(tmp_path / f"killed_at_{kill_at}")
+    process = main_process(workdir)
+    deadline = time.time() + 240
+    while logged_steps(workdir) < kill_at and process.poll() is None and time.time() < deadline:
+      time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert main_process(workdir).wait(timeout=300) == 0
+    for got, want in zip(jax.tree.leaves(final_params(workdir)), reference):
+      np.testing.assert_array_equal(got, want)  # bitwise
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      train_steps = [r["step"] for r in map(json.loads, f) if r["split"] == "train"]
+    assert train_steps == list(range(1, 13)), f"killed at {kill_at}: {train_steps}"
+
+
+SLOW_SAVE = textwrap.dedent("""
+    import sys, numpy as np
+    from vampjax import checkpointing
+    mngr = checkpointing.manager(sys.argv[1])
+    small = {"w": np.full((4,), 1.0, np.float32)}
+    if sys.argv[2] == "first":
+      checkpointing.save(mngr, 1, small); mngr.wait_until_finished()
+    else:
+      noise = np.random.default_rng(0).random((100_000_000,), np.float32)  # incompressible
+      big = {"w": np.zeros((4,), np.float32), "pad": noise}
+      print("saving", flush=True)
+      checkpointing.save(mngr, 2, big); mngr.wait_until_finished()
+""")
+
+
+def test_kill_during_a_save_keeps_the_previous_checkpoint(tmp_path):
+  workdir = str(tmp_path)
+  run = lambda which: subprocess.Popen([sys.executable, "-c", SLOW_SAVE, workdir, which],
+                                       cwd=ROOT, stdout=subprocess.PIPE, text=True)
+  assert run("first").wait(timeout=120) == 0
+  process = run("second")
+  assert process.stdout.readline().strip() == "saving"
+  directory = os.path.join(workdir, "checkpoints")
+  deadline = time.time() + 60
+  while not any("tmp" in name for name in os.listdir(directory)) and time.time() < deadline:
+    time.sleep(0.002)
+  process.send_signal(signal.SIGKILL)  # inside the 400 MB write
+  process.wait()
+  leftovers = os.listdir(directory)
+  assert any("tmp" in name for name in leftovers), leftovers  # the save was cut half way
+  mngr = checkpointing.manager(workdir)
+  assert mngr.latest_step() == 1
+  restored = checkpointing.restore(mngr, {"w": np.zeros((4,), np.float32)})
+  np.testing.assert_array_equal(restored["w"], np.ones(4, np.float32))
+
+
+def inject_nan_at(monkeypatch, bad_step):
+  real = pipeline.train_batches
+
+  def batches(images, batch_size, seed, start_step=0, dynamic_binarization=False):
+    for step, batch in enumerate(real(images, batch_size, seed, start_step,
+                                      dynamic_binarization), start=start_step + 1):
+      yield np.full_like(batch, np.nan) if step == bad_step else batch
+
+  monkeypatch.setattr(pipeline, "train_batches", batches)
+
+
+def test_nan_stops_training_naming_the_step_and_never_saves_it(tmp_path, monkeypatch):
+  inject_nan_at(monkeypatch, 3)
+  config = tiny_config(num_train_steps=6, log_every_steps=0, checkpoint_every_steps=2)
+  with pytest.raises(train.NonFiniteError, match=r"step 3: non-finite loss=nan.*step 2"):
+    train.train_and_evaluate(config, str(tmp_path))
+  mngr = checkpointing.manager(str(tmp_path))
+  assert mngr.all_steps() == [2]
+  _, state = train.restore_model(config, str(tmp_path))
+  assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state.params))
+
+
+def test_skip_nonfinite_steps_skips_and_counts_them(tmp_path, monkeypatch):
+  inject_nan_at(monkeypatch, 3)
+  config = tiny_config(num_train_steps=4, log_every_steps=1, skip_nonfinite_steps=True)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 4
+  assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state.params))
+  with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
+    skipped = [r["skipped_steps"] for r in map(json.loads, f) if r["split"] == "train"]
+  assert skipped == [0, 0, 1, 1]
+
+
+def test_skipped_step_leaves_the_state_unchanged(tiny):
+  config = tiny(skip_nonfinite_steps=True, pseudo_init="random")
+  state = train.create_train_state(config, build_model(config), jax.random.key(0))
+  before = jax.tree.map(np.asarray, state.params)
+  step = jax.jit(train.make_train_step(config))
+  new, metrics = step(state, np.full((8, 32, 32, 1), np.nan, np.float32), jax.random.key(1))
+  assert not bool(metrics["finite"]) and int(new.step) == 1
+  for got, want in zip(jax.tree.leaves(new.params), jax.tree.leaves(before)):
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"data.image_size": 40}, "data.image_size=40 must be a positive multiple of 16"),
+    ({"latent_dim": 0}, "latent_dim=0 must be > 0"),
+    ({"num_components": 0}, "num_components=0 must be > 0"),
+    ({"beta": -0.5}, "beta=-0.5 must be >= 0"),
+    ({"prior": "gaussian"}, "prior='gaussian'; use one of"),
+    ({"architecture": "vit"}, "architecture='vit'; use one of"),
+])
+def test_each_config_rule_names_the_key(tiny, overrides, message):
+  with pytest.raises(ConfigError, match=message):
+    config_validation.validate(tiny(**overrides))
+
+
+def test_values_of_the_wrong_type_are_refused(tiny):
+  """ConfigDict refuses a type change by assignment; a config built from a dict is checked."""
+  config = ml_collections.ConfigDict({**tiny().to_dict(), "latent_dim": 4.5})
+  with pytest.raises(ConfigError, match="latent_dim=4.5 has type float; it must be int"):
+    config_validation.validate(config)
+
+
+def test_unknown_key_suggests_the_close_one(tiny):
+  config = tiny()
+  config.unlock()
+  config.leraning_rate = 0.1
+  with pytest.raises(ConfigError, match="unknown config key 'leraning_rate'; did you mean "
+                                        "'learning_rate'"):
+    config_validation.validate(config)
+
+
+def test_batch_size_must_divide_over_the_devices(tiny):
+  with pytest.raises(ConfigError, match="batch_size=12 must be a positive multiple of the 8 "):
+    config_validation.validate(tiny(batch_size=12), num_devices=8)
+
+
+def test_data_init_needs_enough_training_images(tiny):
+  with pytest.raises(ConfigError, match="num_components=600 exceeds the 500 training images"):
+    config_validation.validate_with_data(tiny(num_components=600), 500)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config.latent_dim=-3"], "error: latent_dim=-3 must be > 0"),
+    (["--config.lattent_dim=3"], "error: unknown config key 'lattent_dim'; did you mean"),
+    (["--config.latent_dim=x"], "error: flag --config.latent_dim=x"),
+])
+def test_command_line_errors_exit_2_with_one_line(tmp_path, args, message):
+  process = main_process(str(tmp_path / "w"), *args)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 2
+  assert stderr.strip().splitlines()[-1].startswith(message)
+  assert not os.path.exists(tmp_path / "w" / "checkpoints")
+
+
+def test_checkpoint_of_another_architecture_names_the_parameter(tmp_path):
+  train.train_and_evaluate(tiny_config(num_train_steps=1), str(tmp_path))
+  with pytest.raises(CheckpointError, match=r"params/decoder/Dense_0/kernel has shape \(8, 1024\)"
+                                            r" in the checkpoint but \(6, 1024\) here"):
+    train.restore_model(tiny_config(latent_dim=6), str(tmp_path))
+
+
+def test_workdir_of_another_config_is_refused_unless_overwrite(tmp_path):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(tiny_config(num_train_steps=2), workdir)
+  before = sorted(os.listdir(workdir))
+  with pytest.raises(WorkdirError, match=r"latent_dim \(8 -> 6\).*--overwrite"):
+    train.train_and_evaluate(tiny_config(latent_dim=6, num_train_steps=2), workdir)
+  assert sorted(os.listdir(workdir)) == before
+  assert checkpointing.manager(workdir).all_steps() == [2]
+  state = train.train_and_evaluate(tiny_config(latent_dim=6, num_train_steps=1), workdir,
+                                   overwrite=True)
+  assert int(state.step) == 1 and state.params["encoder"]["mu"]["kernel"].shape == (1024, 6)
