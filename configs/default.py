@@ -9,7 +9,8 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0                    # one seed fixes init, data order, every sample
-  config.dtype = "float32"           # compute dtype of the networks
+  config.dtype = "float32"           # compute dtype of the networks: float32 | bfloat16
+  config.distributed = False         # multi-host: call jax.distributed.initialize() first
 
   config.data = ml_collections.ConfigDict()
   config.data.name = "mnist"         # data source; see vampjax/data
@@ -46,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Optimisation.
   config.learning_rate = 5e-4        # Adam
   config.batch_size = 100            # global batch, split over all devices
+  config.grad_accum_steps = 1        # micro-batches per step: same result, less memory
   config.num_train_steps = 2000
   config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
 

@@ -34,7 +34,8 @@ def test_config_loads_and_builds_its_model(name):
   model = build_model(config)
   size = config.data.image_size
   x = jnp.zeros((2, size, size, config.data.channels))
-  outputs = jax.eval_shape(model.init_with_output, jax.random.key(0), x, jax.random.key(1))[0]
+  noise = jnp.zeros((1, 2, config.latent_dim))
+  outputs = jax.eval_shape(model.init_with_output, jax.random.key(0), x, noise)[0]
   assert outputs.logits.shape == x.shape
   assert outputs.mu.shape == (2, config.latent_dim)
   if name in STUDY:
@@ -43,6 +44,6 @@ def test_config_loads_and_builds_its_model(name):
                                                                              latent, prior)
     assert config.architecture == arch and (config.kl_warmup_steps > 0) == anneal
     if k is not None:
-      assert outputs.prior_mu.shape == (k, latent)
+      assert outputs.prior.mu.shape == (k, latent)
     if lr is not None:
       assert config.learning_rate == lr

@@ -7,7 +7,7 @@ import pytest
 from scipy import special
 
 from vampjax import objective, priors
-from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal
+from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal, sample_gaussian
 from vampjax.vae import Outputs
 
 
@@ -31,33 +31,40 @@ def test_bernoulli_reconstruction_is_bce_and_finite_at_0_and_1():
 
 
 def _outputs(mu, logvar, z, prior_mu, prior_logvar):
-  return Outputs(mu, logvar, z, jnp.zeros((mu.shape[0], 1, 1, 1)), prior_mu, prior_logvar)
+  """Outputs with posterior samples z (L, N, D)."""
+  return Outputs(mu, logvar, z, jnp.zeros((mu.shape[0], 1, 1, 1)),
+                 priors.Mixture(prior_mu, prior_logvar))
 
 
 def test_vamp_kl_estimate_with_one_component_at_the_posterior_is_zero():
   """q(z|x) equal to the prior's only component: log q − log p = 0 for every sample."""
   mu, logvar = jnp.array([[0.3, -0.2]]), jnp.array([[-0.5, 0.4]])
-  out = _outputs(mu, logvar, mu + 0.1, mu, logvar)
-  kl = objective.kl_divergence(jax.random.key(0), out, num_samples=5, analytic=False)
+  z = sample_gaussian(jax.random.key(0), mu, logvar, 5)
+  kl = objective.kl_divergence(_outputs(mu, logvar, z, mu, logvar), analytic=False)
   np.testing.assert_allclose(kl, 0.0, atol=1e-5)
 
 
 def test_vamp_kl_monte_carlo_converges_to_the_analytic_kl_for_a_standard_prior():
   mu, logvar = jnp.array([[0.5, -1.0, 2.0]]), jnp.array([[0.2, -1.0, 0.5]])
   zeros = jnp.zeros((1, 3))
-  out = _outputs(mu, logvar, mu, zeros, zeros)
-  mc = objective.kl_divergence(jax.random.key(0), out, num_samples=200000, analytic=False)
+  z = sample_gaussian(jax.random.key(0), mu, logvar, 200000)
+  mc = objective.kl_divergence(_outputs(mu, logvar, z, zeros, zeros), analytic=False)
   np.testing.assert_allclose(mc, kl_to_standard_normal(mu, logvar), rtol=0.01)
 
 
 def test_vamp_kl_single_sample_is_log_q_minus_log_p_of_the_decoded_z():
   rng = np.random.default_rng(1)
-  mu, logvar, z = (jnp.asarray(rng.normal(size=(3, 4))) for _ in range(3))
+  mu, logvar, z = (jnp.asarray(rng.normal(size=(3, 4)), jnp.float32) for _ in range(3))
   prior_mu, prior_logvar = jnp.asarray(rng.normal(size=(5, 4))), jnp.zeros((5, 4))
-  out = _outputs(mu, logvar, z, prior_mu, prior_logvar)
+  out = _outputs(mu, logvar, z[None], prior_mu, prior_logvar)
   expected = gaussian_log_prob(z, mu, logvar) - priors.log_prob(z, prior_mu, prior_logvar)
-  np.testing.assert_allclose(objective.kl_divergence(jax.random.key(0), out, 1, False),
-                             expected, rtol=1e-5)
+  np.testing.assert_allclose(objective.kl_divergence(out, analytic=False), expected, rtol=1e-5)
+
+
+def test_sample_noise_shape_follows_the_kl_estimator(tiny):
+  vamp, standard = tiny(kl_samples=3), tiny(kl_samples=3, prior="standard")
+  assert objective.sample_noise(jax.random.key(0), vamp, 5).shape == (3, 5, 8)
+  assert objective.sample_noise(jax.random.key(0), standard, 5).shape == (1, 5, 8)
 
 
 def test_beta_schedules(tiny):
@@ -73,9 +80,9 @@ def test_loss_terms_add_up(tiny):
   rng = np.random.default_rng(2)
   mu, logvar = jnp.asarray(rng.normal(size=(2, 3))), jnp.asarray(rng.normal(size=(2, 3)))
   x = jnp.asarray(rng.integers(0, 2, size=(2, 4, 4, 1)), jnp.float32)
-  out = Outputs(mu, logvar, mu, jnp.asarray(rng.normal(size=(2, 4, 4, 1))),
-                jnp.zeros((1, 3)), jnp.zeros((1, 3)))
-  terms = objective.loss_terms(jax.random.key(0), out, x, 0.25, config)
+  out = Outputs(mu, logvar, mu[None], jnp.asarray(rng.normal(size=(2, 4, 4, 1))),
+                priors.standard_normal(3))
+  terms = objective.loss_terms(out, x, 0.25, config)
   np.testing.assert_allclose(terms["kl"], kl_to_standard_normal(mu, logvar), rtol=1e-6)
   np.testing.assert_allclose(terms["loss"], terms["reconstruction"] + 0.25 * terms["kl"],
                              rtol=1e-6)

@@ -101,9 +101,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
            f"num_train_steps={config.num_train_steps} must be >= 0.")
   _require(config.logvar_min < config.logvar_max,
            f"logvar_min={config.logvar_min} must be < logvar_max={config.logvar_max}.")
-  _require(config.batch_size > 0 and config.batch_size % num_devices == 0,
-           f"batch_size={config.batch_size} must be a positive multiple of the "
-           f"{num_devices} devices, e.g. {max(1, config.batch_size // num_devices) * num_devices}.")
+  _require(config.grad_accum_steps >= 1,
+           f"grad_accum_steps={config.grad_accum_steps} must be >= 1 (1: no accumulation).")
+  unit = num_devices * config.grad_accum_steps
+  _require(config.batch_size > 0 and config.batch_size % unit == 0,
+           f"batch_size={config.batch_size} must be a positive multiple of the {num_devices} "
+           f"devices × grad_accum_steps={config.grad_accum_steps}, e.g. "
+           f"{max(1, config.batch_size // unit) * unit}.")
 
 
 def validate_with_data(config: ml_collections.ConfigDict, num_train_images: int) -> None:

@@ -8,7 +8,7 @@ import ml_collections
 import optax
 
 from vampjax import priors
-from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal, sample_gaussian
+from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal
 from vampjax.vae import Outputs
 
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -30,19 +30,27 @@ def reconstruction_loss(x: jax.Array, logits: jax.Array, likelihood: str) -> jax
   return jnp.sum(per_pixel.reshape(x.shape[0], -1), axis=-1)
 
 
-def kl_divergence(rng: jax.Array, out: Outputs, num_samples: int, analytic: bool) -> jax.Array:
+def num_noise_samples(config: ml_collections.ConfigDict) -> int:
+  """Posterior samples per example: L for the Monte-Carlo KL, 1 when the KL is analytic."""
+  return 1 if config.prior == "standard" else config.kl_samples
+
+
+def sample_noise(rng: jax.Array, config: ml_collections.ConfigDict, batch_size: int) -> jax.Array:
+  """The standard-normal noise (L, N, D) behind the posterior samples of one batch."""
+  return jax.random.normal(rng, (num_noise_samples(config), batch_size, config.latent_dim))
+
+
+def kl_divergence(out: Outputs, analytic: bool) -> jax.Array:
   """KL(q(z|x) ‖ p(z)) per example, (N,).
 
   analytic: the closed form against N(0, I). Otherwise the L-sample Monte-Carlo estimate
-  (1/L) Σ_l [log q(z_l|x) − log p(z_l)], z_l ~ q(z|x), needed for the VampPrior; the first
-  sample is the z the decoder saw, so L = 1 costs no extra sampling.
+  (1/L) Σ_l [log q(z_l|x) − log p(z_l)] over the samples z_l ~ q(z|x) in `out.z`, needed
+  for the VampPrior; the first sample is the z the decoder saw.
   """
   if analytic:
     return kl_to_standard_normal(out.mu, out.logvar)
-  extra = sample_gaussian(rng, out.mu, out.logvar, num_samples - 1)
-  z = jnp.concatenate([out.z[None], extra])  # (L, N, D)
-  log_q = gaussian_log_prob(z, out.mu, out.logvar)
-  log_p = jax.vmap(priors.log_prob, in_axes=(0, None, None))(z, out.prior_mu, out.prior_logvar)
+  log_q = gaussian_log_prob(out.z, out.mu, out.logvar)
+  log_p = jax.vmap(priors.log_prob, in_axes=(0, None, None, None))(out.z, *out.prior)
   return jnp.mean(log_q - log_p, axis=0)
 
 
@@ -53,11 +61,11 @@ def beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
   return optax.constant_schedule(config.beta)
 
 
-def loss_terms(rng: jax.Array, out: Outputs, x: jax.Array, beta: jax.Array,
+def loss_terms(out: Outputs, x: jax.Array, beta: jax.Array,
                config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
   """Per-example terms, each (N,): loss = reconstruction + β·KL, and the parts it is made of."""
   reconstruction = reconstruction_loss(x, out.logits, config.likelihood)
-  kl = kl_divergence(rng, out, config.kl_samples, analytic=config.prior == "standard")
+  kl = kl_divergence(out, analytic=config.prior == "standard")
   return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl,
           "elbo": -(reconstruction + kl)}
 

@@ -9,6 +9,8 @@ them, and the VAE produces them by encoding the pseudo-inputs with the same enco
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,17 +21,37 @@ from vampjax.distributions import gaussian_log_prob, sample_gaussian
 PIXEL_EPS = 1e-4  # pseudo-inputs live in (eps, 1 − eps): a sigmoid never reaches 0 or 1.
 
 
+class Mixture(NamedTuple):
+  """A prior as its components: μ_k and log σ²_k (K, D), and a (K,) mask that is False for
+  padding components (added so that K splits evenly over devices), or None."""
+
+  mu: jax.Array
+  logvar: jax.Array
+  mask: jax.Array | None = None
+
+
+def standard_normal(latent_dim: int) -> Mixture:
+  """N(0, I) as the one-component mixture."""
+  zeros = jnp.zeros((1, latent_dim), jnp.float32)
+  return Mixture(zeros, zeros)
+
+
 @jax.jit
-def log_prob(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array) -> jax.Array:
+def log_prob(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array,
+             mask: jax.Array | None = None) -> jax.Array:
   """log p(z) = logsumexp_k log N(z; μ_k, σ²_k) − log K.
 
   Each component's log-density sums over all D latent dimensions before the
   logsumexp over k (doing the logsumexp per dimension is a different, wrong prior).
-  z: (N, D); μ_k, log σ²_k: (K, D) -> (N,).
+  z: (N, D); μ_k, log σ²_k: (K, D); mask: (K,) bool, False for padding components
+  (K is then the number of True entries) -> (N,).
   """
   per_component = jax.vmap(gaussian_log_prob, in_axes=(None, 0, 0))  # over k
   per_example = jax.vmap(lambda zi: per_component(zi, mu_k, logvar_k))  # over n
-  return jax.nn.logsumexp(per_example(z), axis=-1) - jnp.log(mu_k.shape[0])
+  if mask is None:
+    return jax.nn.logsumexp(per_example(z), axis=-1) - jnp.log(mu_k.shape[0])
+  return (jax.nn.logsumexp(per_example(z), axis=-1, where=mask)
+          - jnp.log(jnp.sum(mask.astype(jnp.float32))))
 
 
 def sample(rng: jax.Array, mu_k: jax.Array, logvar_k: jax.Array, n: int) -> jax.Array:

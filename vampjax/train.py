@@ -38,9 +38,10 @@ def rng_streams(seed: int) -> dict[str, jax.Array]:
 
 def _new_state(config: ml_collections.ConfigDict, model: VAE,
                rng: jax.Array) -> train_state.TrainState:
-  params_rng, call_rng = jax.random.split(rng)
   dummy = jnp.zeros((1, *model.image_shape), jnp.float32)
-  params = model.init(params_rng, dummy, call_rng)["params"]
+  noise = jnp.zeros((1, 1, model.latent_dim), jnp.float32)
+  # The parameters do not depend on the mesh; initialise without it (a batch of one).
+  params = model.clone(mesh=None).init(rng, dummy, noise)["params"]
   return train_state.TrainState.create(
       apply_fn=model.apply, params=params, tx=optax.adam(config.learning_rate))
 
@@ -76,6 +77,46 @@ def _batch_metrics(terms: Metrics, beta: jax.Array) -> Metrics:
 GUARDED_TERMS = ("loss", "reconstruction", "kl", "grad_norm")
 
 
+def micro_batches(tree: Any, num: int, axis: int = 0) -> Any:
+  """Splits `axis` of every leaf into `num` strided micro-batches, stacked on a new axis 0.
+
+  Strided (row r goes to micro-batch r mod num) so that each micro-batch takes an equal
+  share of every device's rows when the batch is split over devices.
+  """
+
+  def split(x):
+    x = jnp.moveaxis(x, axis, 0)
+    x = x.reshape(x.shape[0] // num, num, *x.shape[1:]).swapaxes(0, 1)
+    return jnp.moveaxis(x, 1, axis + 1)
+
+  return jax.tree.map(split, tree)
+
+
+def accumulated_grad(loss_fn: Callable, params: Any, batch: jax.Array, noise: jax.Array,
+                     num_micro_batches: int) -> tuple[Any, Metrics]:
+  """Gradient of the mean loss over the batch, computed over micro-batches in a scan.
+
+  With equal micro-batches the mean of their mean-loss gradients is the whole batch's
+  gradient: only memory changes, not the result.
+  """
+  grad_fn = jax.grad(loss_fn, has_aux=True)
+  if num_micro_batches == 1:
+    return grad_fn(params, batch, noise)
+
+  def body(carry, micro):
+    grads, terms = grad_fn(params, *micro)
+    return jax.tree.map(jnp.add, carry, grads), terms
+
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  micro = (micro_batches(batch, num_micro_batches), micro_batches(noise, num_micro_batches, 1))
+  grads, terms = jax.lax.scan(body, zeros, micro)
+  grads = jax.tree.map(lambda g: g / num_micro_batches, grads)
+  return grads, jax.tree.map(lambda t: t.reshape(-1), terms)
+
+
+GUARDED_TERMS = ("loss", "reconstruction", "kl", "grad_norm")
+
+
 def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
   """train_step(state, batch, rng) -> (state, metrics): one Adam step on the mean loss.
 
@@ -86,14 +127,15 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
 
   def train_step(state, batch, rng):
     beta = jnp.asarray(beta_at(state.step), jnp.float32)
-    z_rng, kl_rng = jax.random.split(rng)
+    noise = objective.sample_noise(rng, config, batch.shape[0])
 
-    def loss_fn(params):
-      out = state.apply_fn({"params": params}, batch, z_rng)
-      terms = objective.loss_terms(kl_rng, out, batch, beta, config)
+    def loss_fn(params, x, eps):
+      out = state.apply_fn({"params": params}, x, eps)
+      terms = objective.loss_terms(out, x, beta, config)
       return jnp.mean(terms["loss"]), terms
 
-    grads, terms = jax.grad(loss_fn, has_aux=True)(state.params)
+    grads, terms = accumulated_grad(loss_fn, state.params, batch, noise,
+                                    config.grad_accum_steps)
     metrics = _batch_metrics(terms, beta)
     metrics["grad_norm"] = optax.tree.norm(grads)
     metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack([metrics[t] for t in GUARDED_TERMS])))
@@ -107,16 +149,16 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
 
 
 def make_eval_step(model: VAE, config: ml_collections.ConfigDict) -> Callable[..., Metrics]:
-  """eval_step(params, batch, mask, rng, components, beta) -> masked sums of every term.
+  """eval_step(params, batch, mask, rng, prior, beta) -> masked sums of every term.
 
-  The prior components are computed once per evaluation and passed in, not re-encoded
+  The prior's components are computed once per evaluation and passed in, not re-encoded
   for every batch.
   """
 
-  def eval_step(params, batch, mask, rng, components, beta):
-    z_rng, kl_rng = jax.random.split(rng)
-    out = model.apply({"params": params}, batch, z_rng, components)
-    terms = objective.loss_terms(kl_rng, out, batch, beta, config)
+  def eval_step(params, batch, mask, rng, prior, beta):
+    noise = objective.sample_noise(rng, config, batch.shape[0])
+    out = model.apply({"params": params}, batch, noise, prior)
+    terms = objective.loss_terms(out, batch, beta, config)
     sums = {name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in terms.items()}
     sums["count"] = jnp.sum(mask.astype(jnp.float32))
     return sums
@@ -129,12 +171,12 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
              eval_step: Callable[..., Metrics] | None = None) -> dict[str, float]:
   """Mean of every loss term over `images`, each image counted exactly once."""
   eval_step = eval_step or jax.jit(make_eval_step(model, config))
-  components = jax.jit(lambda p: model.apply({"params": p}, method=VAE.prior_components))(params)
+  prior = jax.jit(lambda p: model.apply({"params": p}, method=VAE.prior_components))(params)
   beta = jnp.asarray(beta, jnp.float32)
   totals = None
   for i, (batch, mask) in enumerate(pipeline.eval_batches(images, config.batch_size)):
     batch, mask = sharding.put_batch((batch, mask), mesh)
-    sums = eval_step(params, batch, mask, jax.random.fold_in(rng, i), components, beta)
+    sums = eval_step(params, batch, mask, jax.random.fold_in(rng, i), prior, beta)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   totals = {name: float(value) for name, value in jax.device_get(totals).items()}
   count = totals.pop("count")
@@ -219,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   dataset = data.get_dataset(config)
   config_validation.validate_with_data(config, len(dataset.train))
   workdir_lib.prepare(workdir, config, overwrite)
-  model = build_model(config)
+  model = build_model(config, mesh)
   keys = rng_streams(config.seed)
 
   mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)

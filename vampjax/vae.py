@@ -8,25 +8,30 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from vampjax import priors
-from vampjax.distributions import sample_gaussian
 from vampjax.networks import Decoder, Encoder
+from vampjax.sharding import DATA_AXIS
 
 
 class Outputs(NamedTuple):
-  """What the objective needs from one forward pass. Shapes: N batch, K components, D latent."""
+  """What the objective needs from one forward pass. Shapes: N batch, L samples, D latent."""
 
   mu: jax.Array            # (N, D) posterior means
   logvar: jax.Array        # (N, D) posterior log-variances
-  z: jax.Array             # (N, D) the sample that was decoded
-  logits: jax.Array        # (N, H, W, C) decoder output
-  prior_mu: jax.Array      # (K, D) prior components (K = 1, zeros, for N(0, I))
-  prior_logvar: jax.Array  # (K, D)
+  z: jax.Array             # (L, N, D) posterior samples; z[0] is the one decoded
+  logits: jax.Array        # (N, H, W, C) decoder output for z[0]
+  prior: priors.Mixture    # the prior's components
 
 
 class VAE(nn.Module):
-  """A VAE whose prior is N(0, I) (num_components = 0) or a VampPrior with K components."""
+  """A VAE whose prior is N(0, I) (num_components = 0) or a VampPrior with K components.
+
+  With a `mesh`, the batch and the pseudo-inputs are split over its `data` axis: each
+  device encodes B/n images and ⌈K/n⌉ pseudo-inputs (K padded with masked components),
+  and only the (μ_k, log σ²_k) are gathered, so the prior's cost per device falls as 1/n.
+  """
 
   image_shape: tuple[int, int, int]
   latent_dim: int
@@ -36,28 +41,66 @@ class VAE(nn.Module):
   pseudo_init_mean: float = 0.05
   pseudo_init_std: float = 0.01
   dtype: jnp.dtype = jnp.float32
+  mesh: Mesh | None = None
 
   def setup(self):
     self.encoder = Encoder(self.latent_dim, self.residual, self.logvar_bounds, dtype=self.dtype)
     self.decoder = Decoder(self.image_shape, self.residual, dtype=self.dtype)
     if self.num_components:
       self.vamp_prior = priors.VampPrior(self.num_components, self.image_shape,
-                                        self.pseudo_init_mean, self.pseudo_init_std)
+                                         self.pseudo_init_mean, self.pseudo_init_std)
 
   @property
   def is_vamp(self) -> bool:
     return self.num_components > 0
 
+  @property
+  def num_shards(self) -> int:
+    return 1 if self.mesh is None else self.mesh.shape[DATA_AXIS]
+
+  def _constrain(self, x: jax.Array, split: bool) -> jax.Array:
+    """Pins x's leading axis split over `data` (or x replicated), when there is a mesh."""
+    if self.mesh is None:
+      return x
+    spec = PartitionSpec(DATA_AXIS) if split else PartitionSpec()
+    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+
   def pseudo_inputs(self) -> jax.Array:
     """The VampPrior's pseudo-inputs u_k, (K, H, W, C) in (0, 1)."""
     return self.vamp_prior()
 
-  def prior_components(self) -> tuple[jax.Array, jax.Array]:
-    """(μ_k, log σ²_k), each (K, D): the pseudo-inputs encoded now, or N(0, I) as K = 1."""
+  def _padded_pseudo_inputs(self) -> tuple[jax.Array, jax.Array | None]:
+    """u padded to a multiple of the shard count, and the mask of the real ones (None when
+    no padding was needed)."""
+    k = self.num_components
+    padded = -(-k // self.num_shards) * self.num_shards
+    u = jnp.pad(self.pseudo_inputs(), ((0, padded - k), (0, 0), (0, 0), (0, 0)))
+    return u, (jnp.arange(padded) < k) if padded > k else None
+
+  def _mixture(self, mu_k: jax.Array, logvar_k: jax.Array,
+               mask: jax.Array | None) -> priors.Mixture:
+    mu_k, logvar_k = self._constrain(mu_k, False), self._constrain(logvar_k, False)  # gather
+    return priors.Mixture(mu_k, logvar_k, mask)
+
+  def prior_components(self) -> priors.Mixture:
+    """The prior now: the pseudo-inputs encoded (sharded over devices), or N(0, I)."""
     if not self.is_vamp:
-      zeros = jnp.zeros((1, self.latent_dim), jnp.float32)
-      return zeros, zeros
-    return self.encoder(self.pseudo_inputs())
+      return priors.standard_normal(self.latent_dim)
+    u, mask = self._padded_pseudo_inputs()
+    return self._mixture(*self.encoder(self._constrain(u, True)), mask)
+
+  def _encode_with_prior(self, x: jax.Array) -> tuple[jax.Array, jax.Array, priors.Mixture]:
+    """Encodes the batch and the pseudo-inputs in one call: one big convolution instead of
+    two. Rows are interleaved so that device i holds its B/n images and its K/n pseudo-inputs
+    and no image moves between devices."""
+    n, b, image = self.num_shards, x.shape[0], x.shape[1:]
+    u, mask = self._padded_pseudo_inputs()
+    joint = jnp.concatenate([x.reshape(n, b // n, *image), u.reshape(n, -1, *image)], axis=1)
+    mu, logvar = self.encoder(self._constrain(joint.reshape(-1, *image), True))
+    split = lambda a: (a.reshape(n, -1, a.shape[-1])[:, :b // n].reshape(b, -1),
+                       a.reshape(n, -1, a.shape[-1])[:, b // n:].reshape(-1, a.shape[-1]))
+    (mu, mu_k), (logvar, logvar_k) = split(mu), split(logvar)
+    return mu, logvar, self._mixture(mu_k, logvar_k, mask)
 
   def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return self.encoder(x)
@@ -65,34 +108,32 @@ class VAE(nn.Module):
   def decode(self, z: jax.Array) -> jax.Array:
     return self.decoder(z)
 
-  def __call__(self, x: jax.Array, rng: jax.Array,
-               components: tuple[jax.Array, jax.Array] | None = None) -> Outputs:
-    """One pass over a batch x (N, H, W, C).
+  def __call__(self, x: jax.Array, noise: jax.Array,
+               prior: priors.Mixture | None = None) -> Outputs:
+    """One pass over a batch x (N, H, W, C) with standard-normal noise (L, N, D).
 
-    Without precomputed `components`, the batch and the pseudo-inputs go through the
-    encoder in one call (one big convolution instead of two; the same numbers).
+    The noise is an input (not drawn here) so that a batch split into micro-batches sees
+    exactly the samples the whole batch would. Without a precomputed `prior`, the
+    pseudo-inputs are encoded together with the batch.
     """
-    if components is None and self.is_vamp:
-      both_mu, both_logvar = self.encoder(jnp.concatenate([x, self.pseudo_inputs()]))
-      n = x.shape[0]
-      mu, logvar = both_mu[:n], both_logvar[:n]
-      components = (both_mu[n:], both_logvar[n:])
+    if prior is None and self.is_vamp:
+      mu, logvar, prior = self._encode_with_prior(x)
     else:
       mu, logvar = self.encoder(x)
-      if components is None:
-        components = self.prior_components()
-    z = sample_gaussian(rng, mu, logvar)
-    return Outputs(mu, logvar, z, self.decoder(z), *components)
+      prior = prior if prior is not None else self.prior_components()
+    z = mu + jnp.exp(0.5 * logvar) * noise
+    return Outputs(mu, logvar, z, self.decoder(z[0]), prior)
 
   def sample(self, rng: jax.Array, n: int) -> jax.Array:
     """n images decoded from prior samples, as pixel means in [0, 1]."""
-    z = priors.sample(rng, *self.prior_components(), n)
+    prior = self.prior_components()
+    k = max(self.num_components, 1)  # the real components come first, padding after
+    z = priors.sample(rng, prior.mu[:k], prior.logvar[:k], n)
     return jax.nn.sigmoid(self.decoder(z))
 
 
-
-def build_model(config: ml_collections.ConfigDict) -> VAE:
-  """The VAE a config describes."""
+def build_model(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAE:
+  """The VAE a config describes; with a mesh of several devices, its work is split over them."""
   return VAE(
       image_shape=(config.data.image_size, config.data.image_size, config.data.channels),
       latent_dim=config.latent_dim,
@@ -102,4 +143,5 @@ def build_model(config: ml_collections.ConfigDict) -> VAE:
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
       dtype=jnp.dtype(config.dtype),
+      mesh=mesh if mesh is not None and mesh.size > 1 else None,
   )

@@ -42,9 +42,9 @@ def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: j
   Loss terms use a sampled z (like training); reconstructions for MSE/PSNR/SSIM/LPIPS are
   the decoded posterior means, sigmoid(decoder(μ)), so they are deterministic.
   """
-  z_rng, kl_rng = jax.random.split(rng)
-  out = model.apply({"params": params}, batch, z_rng, components)
-  per_example = objective.loss_terms(kl_rng, out, batch, beta, config)
+  noise = objective.sample_noise(rng, config, batch.shape[0])
+  out = model.apply({"params": params}, batch, noise, components)
+  per_example = objective.loss_terms(out, batch, beta, config)
   reconstructions = jax.nn.sigmoid(model.apply({"params": params}, out.mu, method=VAE.decode))
   per_example.update(image_quality.image_quality(batch, reconstructions))
   for net, net_params in zip(nets, lpips_params):

@@ -60,7 +60,7 @@ def log_likelihood_constant(likelihood: str, num_pixels: int) -> float:
 
 
 def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
-                       components: tuple[jax.Array, jax.Array],
+                       components: priors.Mixture,
                        config: ml_collections.ConfigDict, num_samples: int,
                        chunk_size: int, include_constant: bool = True) -> jax.Array:
   """log p(x) of a batch x (N, H, W, C) under the VAE, (N,), with S importance samples.
@@ -69,7 +69,6 @@ def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
   normalised density; without it, the estimate is of the likelihood as trained.
   """
   mu, logvar = model.apply({"params": params}, x, method=VAE.encode)
-  prior_mu, prior_logvar = components
   constant = log_likelihood_constant(config.likelihood, math.prod(x.shape[1:]))
 
   def log_joint(z):
@@ -77,7 +76,7 @@ def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
     log_px = -objective.reconstruction_loss(x, logits, config.likelihood)
     if include_constant:
       log_px -= constant
-    return log_px + priors.log_prob(z, prior_mu, prior_logvar)
+    return log_px + priors.log_prob(z, *components)
 
   return importance_log_likelihood(
       rng, lambda key: sample_gaussian(key, mu, logvar),
