@@ -26,7 +26,7 @@ def test_encoder_decoder_shapes(residual, image_shape):
 
 def test_conv_encoder_layers_follow_the_study():
   params = Encoder(40).init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))["params"]
-  kernels = [params[f"Conv_{i}"]["kernel"].shape for i in range(4)]
+  kernels = [params[f"Conv2xDown_{i}"]["kernel"].shape for i in range(4)]
   assert kernels == [(4, 4, 1, 32), (4, 4, 32, 64), (4, 4, 64, 128), (4, 4, 128, 256)]
   assert params["mu"]["kernel"].shape == (256 * 2 * 2, 40)
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from vampjax.transposed_conv import ConvTranspose2x
+from vampjax.strided_conv import Conv2xDown, ConvTranspose2x
 
 CHANNELS = (32, 64, 128, 256)
 DOWNSAMPLING = 2 ** len(CHANNELS)
@@ -59,7 +59,7 @@ class Encoder(nn.Module):
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     h = x.astype(self.dtype)
     for features in self.channels:
-      h = nn.relu(nn.Conv(features, (4, 4), strides=2, padding=1, dtype=self.dtype)(h))
+      h = nn.relu(Conv2xDown(features, dtype=self.dtype)(h))
       if self.residual:
         h = ResBlock(dtype=self.dtype)(h)
     h = h.reshape(h.shape[0], -1)

@@ -1,4 +1,4 @@
-"""The fast transposed conv against a naive numpy scatter and against autodiff."""
+"""The fast stride-2 convs (down and up) against naive numpy definitions and autodiff."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from vampjax.transposed_conv import ConvTranspose2x, conv_transpose, conv_transpose_reference
+from vampjax.strided_conv import (Conv2xDown, ConvTranspose2x, conv_transpose,
+                                  conv_transpose_reference, strided_conv, strided_conv_reference)
 
 
 def naive_conv_transpose(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -43,17 +44,51 @@ def test_forward_matches_lax_conv_transpose(inputs):
   np.testing.assert_allclose(conv_transpose(x, kernel), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_gradients_match_autodiff(inputs):
+def naive_strided_conv(u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+  """PyTorch Conv2d(k=4, s=2, p=1) by its definition: out[i, j] = Σ_ab u[2i−1+a, 2j−1+b]·w[a, b]."""
+  padded = np.pad(u, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  n, h, w, _ = u.shape
+  out = np.zeros((n, h // 2, w // 2, kernel.shape[3]))
+  for i in range(h // 2):
+    for j in range(w // 2):
+      out[:, i, j] = np.einsum("nabc,abco->no", padded[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4], kernel)
+  return out
+
+
+def _loss(fn, target):
+  return lambda a, b: jnp.sum(jnp.tanh(fn(a, b)) * target)
+
+
+def test_transposed_gradients_match_autodiff(inputs):
   x, kernel = inputs
   target = jax.random.normal(jax.random.key(1), (2, 8, 10, 6))
-
-  def loss(fn):
-    return lambda a, b: jnp.sum(jnp.tanh(fn(a, b)) * target)
-
-  fast = jax.grad(loss(conv_transpose), argnums=(0, 1))(x, kernel)
-  reference = jax.grad(loss(conv_transpose_reference), argnums=(0, 1))(x, kernel)
+  fast = jax.grad(_loss(conv_transpose, target), argnums=(0, 1))(x, kernel)
+  reference = jax.grad(_loss(conv_transpose_reference, target), argnums=(0, 1))(x, kernel)
   for got, want in zip(fast, reference):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5)])
+def test_strided_conv_values_and_gradients(shape):
+  ku, kw, kt = jax.random.split(jax.random.key(3), 3)
+  u = jax.random.normal(ku, shape)
+  kernel = jax.random.normal(kw, (4, 4, shape[-1], 7))
+  y = strided_conv(u, kernel)
+  np.testing.assert_allclose(y, naive_strided_conv(np.asarray(u), np.asarray(kernel)),
+                             rtol=1e-4, atol=1e-4)
+  target = jax.random.normal(kt, y.shape)
+  fast = jax.grad(_loss(strided_conv, target), argnums=(0, 1))(u, kernel)
+  reference = jax.grad(_loss(strided_conv_reference, target), argnums=(0, 1))(u, kernel)
+  for got, want in zip(fast, reference):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+
+
+def test_down_module_matches_flax_conv():
+  u = jax.random.normal(jax.random.key(4), (2, 8, 8, 3))
+  params = Conv2xDown(5).init(jax.random.key(5), u)
+  flax_conv = nn.Conv(5, (4, 4), strides=2, padding=1)
+  np.testing.assert_allclose(Conv2xDown(5).apply(params, u), flax_conv.apply(params, u),
+                             rtol=1e-5, atol=1e-5)
 
 
 def test_module_matches_flax_conv_transpose(inputs):
