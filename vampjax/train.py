@@ -148,6 +148,16 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
   return train_step
 
 
+def masked_loss_sums(model: VAE, params: Any, batch: jax.Array, mask: jax.Array,
+                     rng: jax.Array, prior: Any, beta: jax.Array,
+                     config: ml_collections.ConfigDict) -> tuple[Metrics, Any]:
+  """Sums over the unmasked examples of every loss term, and the model's outputs."""
+  noise = objective.sample_noise(rng, config, batch.shape[0])
+  out = model.apply({"params": params}, batch, noise, prior)
+  terms = objective.loss_terms(out, batch, beta, config)
+  return {name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in terms.items()}, out
+
+
 def make_eval_step(model: VAE, config: ml_collections.ConfigDict) -> Callable[..., Metrics]:
   """eval_step(params, batch, mask, rng, prior, beta) -> masked sums of every term.
 
@@ -156,10 +166,7 @@ def make_eval_step(model: VAE, config: ml_collections.ConfigDict) -> Callable[..
   """
 
   def eval_step(params, batch, mask, rng, prior, beta):
-    noise = objective.sample_noise(rng, config, batch.shape[0])
-    out = model.apply({"params": params}, batch, noise, prior)
-    terms = objective.loss_terms(out, batch, beta, config)
-    sums = {name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in terms.items()}
+    sums, _ = masked_loss_sums(model, params, batch, mask, rng, prior, beta, config)
     sums["count"] = jnp.sum(mask.astype(jnp.float32))
     return sums
 

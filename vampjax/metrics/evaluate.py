@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vampjax import data, objective, sharding, train
+from vampjax import data, priors, sharding, train
 from vampjax.data import pipeline
 from vampjax.metrics import active_units, image_quality, likelihood, lpips
 from vampjax.vae import VAE
@@ -33,7 +33,7 @@ LIKELIHOOD_NOTE = {
 
 
 def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: jax.Array,
-                          mask: jax.Array, rng: jax.Array, components: tuple[jax.Array, ...],
+                          mask: jax.Array, rng: jax.Array, components: priors.Mixture,
                           beta: jax.Array, config: ml_collections.ConfigDict,
                           nets: tuple[lpips.Lpips, ...]) -> tuple[dict[str, jax.Array],
                                                                    jax.Array]:
@@ -42,14 +42,12 @@ def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: j
   Loss terms use a sampled z (like training); reconstructions for MSE/PSNR/SSIM/LPIPS are
   the decoded posterior means, sigmoid(decoder(μ)), so they are deterministic.
   """
-  noise = objective.sample_noise(rng, config, batch.shape[0])
-  out = model.apply({"params": params}, batch, noise, components)
-  per_example = objective.loss_terms(out, batch, beta, config)
+  sums, out = train.masked_loss_sums(model, params, batch, mask, rng, components, beta, config)
   reconstructions = jax.nn.sigmoid(model.apply({"params": params}, out.mu, method=VAE.decode))
-  per_example.update(image_quality.image_quality(batch, reconstructions))
+  per_example = image_quality.image_quality(batch, reconstructions)
   for net, net_params in zip(nets, lpips_params):
     per_example[f"lpips_{net.name}"] = lpips.distance(net, net_params, batch, reconstructions)
-  sums = {name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in per_example.items()}
+  sums.update({name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in per_example.items()})
   return sums, out.mu
 
 
