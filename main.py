@@ -47,8 +47,10 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+  # A persistent compilation cache: a repeated run skips XLA compilation (seconds on CPU).
   jax.config.update("jax_compilation_cache_dir", os.environ.get(
       "VAMPJAX_COMPILATION_CACHE", os.path.expanduser("~/.cache/vampjax/xla")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
   print(f"vampjax: {FLAGS.mode} on {jax.device_count()} {jax.default_backend()} device(s)")
   try:
     config_validation.validate(FLAGS.config, jax.device_count())
