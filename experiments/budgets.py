@@ -1,0 +1,106 @@
+"""Training and evaluation budgets of the reproduction: smoke (a test), cpu (2 cores), full.
+
+A budget never changes the study's objective (½Σ(x−x̂)², β = 1, its priors and nets): only
+how long we train, how large K is where the CPU cannot afford K = 1000, and how much of the
+test set the metrics see. Every override is printed in each row's command in the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# The study trains CelebA for 30 epochs; configs/celeba_vamp_conv_anneal.py warms β up over
+# 10 000 steps, i.e. this share of 30 epochs of full CelebA (162 770 train images, batch 64).
+FULL_CELEBA_STEPS = 30 * (162770 // 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyBudget:
+  """How one data family (MNIST rows, CelebA rows) is trained and evaluated."""
+  epochs: float | None          # train this many epochs of the row's training set ...
+  steps: int | None = None      # ... or exactly this many steps (when epochs is None)
+  max_steps: int | None = None  # cap on the steps (large data sets on small machines)
+  overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # config keys
+  eval_examples: int = -1       # test images for AU / LPIPS / PSNR / SSIM / ELBO; -1 all
+  lpips_backbones: tuple[str, ...] = ("alex",)
+  is_samples: int = 0           # S of the IS-NLL; 0 skips it
+  is_examples: int = -1         # test images (the first ones) the IS-NLL sees; -1 all
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+  name: str
+  summary: str
+  mnist: FamilyBudget
+  celeba: FamilyBudget
+  extra_rows: bool = True       # the rows marked "extra" (not in the study)
+
+  def family(self, name: str) -> FamilyBudget:
+    return getattr(self, name)
+
+
+SMOKE = Budget(
+    name="smoke",
+    summary=("seconds per row, for the test suite: 3 steps, latent 4, K = 4, batch 16, "
+             "CelebA at 32×32, 32 test images, no extra rows, LPIPS-alex only, IS-NLL with "
+             "S = 4 on the same images. Its numbers "
+             "mean nothing; it checks that every row runs and the report is complete."),
+    mnist=FamilyBudget(
+        epochs=None, steps=3,
+        overrides={"latent_dim": 4, "num_components": 4, "batch_size": 16,
+                   "log_every_steps": 1, "eval_every_steps": 0, "num_eval_examples": 16,
+                   "checkpoint_every_steps": 0, "num_samples": 8},
+        eval_examples=32, is_samples=4, is_examples=32),
+    celeba=FamilyBudget(
+        epochs=None, steps=3,
+        overrides={"data.image_size": 32, "latent_dim": 4, "num_components": 4, "batch_size": 16,
+                   "log_every_steps": 1, "eval_every_steps": 0, "num_eval_examples": 16,
+                   "checkpoint_every_steps": 0, "num_samples": 8},
+        eval_examples=32, is_samples=4, is_examples=32),
+    extra_rows=False,
+)
+
+CPU = Budget(
+    name="cpu",
+    summary=("a 2-core CPU, about 20–30 minutes per table. MNIST: 1000 steps (1.7 epochs) "
+             "at the study's batch 100, K = 500, latent 40; metrics on the first 2000 test "
+             "images, IS-NLL with S = 100 on the first 500. CelebA: the study's 30 epochs, "
+             "which on the 899-image sample are 420 steps of batch 64 (capped at 600 steps on "
+             "larger data), latent 256, but K = 100 pseudo-inputs instead of 1000 (K = 1000 "
+             "costs ~3 s per step here); KL warm-up scaled to the same share of training as "
+             "the study config's; metrics on up to 500 test images, IS-NLL with S = 100 on "
+             "the first 100. LPIPS-alex only (VGG costs ~60× more on CPU)."),
+    mnist=FamilyBudget(
+        epochs=None, steps=1000,
+        overrides={"log_every_steps": 20, "eval_every_steps": 250, "num_eval_examples": 1000,
+                   "checkpoint_every_steps": 250},
+        eval_examples=2000, is_samples=100, is_examples=500),
+    celeba=FamilyBudget(
+        epochs=30, max_steps=600,
+        overrides={"num_components": 100, "log_every_steps": 7, "eval_every_steps": 140,
+                   "num_eval_examples": 100, "checkpoint_every_steps": 140},
+        eval_examples=500, is_samples=100, is_examples=100),
+)
+
+FULL = Budget(
+    name="full",
+    summary=("the study's settings, for an accelerator: MNIST 50 epochs (30 000 steps of "
+             "batch 100), K = 500, latent 40; CelebA 30 epochs, K = 1000, latent 256, Adam "
+             "1e-4, KL warm-up 10 000 steps on full CelebA (the same share of training on "
+             "other data). Metrics on the whole test split with LPIPS alex and VGG; IS-NLL "
+             "with S = 5000 on all MNIST test images and S = 1000 on the first 1000 CelebA "
+             "test images."),
+    mnist=FamilyBudget(
+        epochs=50,
+        overrides={"log_every_steps": 100, "eval_every_steps": 3000,
+                   "num_eval_examples": 2000, "checkpoint_every_steps": 3000},
+        lpips_backbones=("alex", "vgg"), is_samples=5000),
+    celeba=FamilyBudget(
+        epochs=30,
+        overrides={"log_every_steps": 100, "eval_every_steps": 2500,
+                   "num_eval_examples": 2000, "checkpoint_every_steps": 2500},
+        lpips_backbones=("alex", "vgg"), is_samples=1000, is_examples=1000),
+)
+
+BUDGETS = {budget.name: budget for budget in (SMOKE, CPU, FULL)}

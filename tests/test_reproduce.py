@@ -1,0 +1,75 @@
+"""experiments/reproduce.py end to end on the smoke budget: every table, every row, a report."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from experiments import reproduce
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory) -> tuple[str, str]:
+  root = tmp_path_factory.mktemp("reproduce")
+  return str(root / "runs"), str(root / "results")
+
+
+@pytest.mark.parametrize("number", [1, 2, 3])
+def test_smoke_table_report(dirs: tuple[str, str], number: int):
+  runs, results = dirs
+  argv = ["--table", str(number), "--budget", "smoke", "--workdir-root", runs,
+          "--results-dir", results]
+  path = reproduce.main(argv + (["--figures"] if number != 3 else []))
+  assert path == os.path.join(results, f"table{number}.md")
+  with open(path) as f:
+    report = f.read()
+  table = reproduce.TABLES[number]
+  study_rows = [row for row in table.rows if not row.extra]  # smoke leaves the extras out
+  result_lines = [line for line in report.splitlines()
+                  if line.startswith("| ") and re.search(r"\| \d+/\d+ \|", line)]
+  assert [line.split(" | ")[0][2:] for line in result_lines] == [r.label for r in study_rows]
+  for row in study_rows:
+    assert f"**{row.label}**" in report  # its commands
+    assert f"{row.study_lpips:.4f}" in report
+  assert report.count("python main.py --config=configs/") == 2 * len(study_rows)
+  for claim in table.claims:
+    assert f"### {claim.statement}" in report
+  assert len(re.findall(r"\*\*Our runs: (supported|partly supported|not supported)\.\*\*",
+                        report)) == len(table.claims)
+  if number > 1:
+    assert "999-image sample" in report and "NOT the study's data" in report
+  if number == 3:  # the 'epoch 1' row is an earlier checkpoint of the same run
+    assert re.search(r"\| ResNet, epoch 1 \| 3 \| .* \| step 2 ", report)
+  else:
+    figures = [name for name in os.listdir(results) if name.startswith(f"table{number}_fig")]
+    assert len(figures) == (3 if number == 1 else 5)
+    assert all(os.path.getsize(os.path.join(results, name)) < 200_000 for name in figures)
+    assert all(f"]({name})" in report for name in figures)
+
+
+def test_commands_parse_with_main_flags(dirs: tuple[str, str]):
+  """The report's command lines use only config keys that main.py accepts."""
+  from vampjax import config_validation  # pylint: disable=import-outside-toplevel
+  runs, _ = dirs
+  args = reproduce.parse_args(["--table", "3", "--budget", "cpu", "--workdir-root", runs])
+  table = reproduce.TABLES[3]
+  group = [row for row in table.rows if row.config == "celeba_vamp_resnet"]
+  plan = reproduce.plan_run(table, group, reproduce.budgets_lib.CPU, args, runs)
+  assert plan.total_steps == 30 * (899 // 64) and plan.config.num_components == 100
+  assert plan.eval_steps == {"resnet_1": 899 // 64, "resnet": plan.total_steps}
+  assert plan.config.max_checkpoints_to_keep > plan.total_steps // 140
+  line = reproduce.command(group[0], plan)
+  keys = [arg.strip('"') for arg in line.split() if arg.strip('"').startswith("--config.")]
+  config_validation.check_override_keys(keys)
+
+
+def test_docs_list_every_budget_override():
+  from experiments import budgets  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(reproduce.ROOT, "docs", "reproduce.md")) as f:
+    doc = f.read()
+  for budget in budgets.BUDGETS.values():
+    for family in (budget.mnist, budget.celeba):
+      for key, value in family.overrides.items():
+        assert f"`{key}={value}`" in doc, (budget.name, key)
