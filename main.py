@@ -14,7 +14,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from vampjax import config_validation, modes
+from vampjax import config_validation, modes, sharding
 from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
 from vampjax.data import DataError
@@ -51,6 +51,7 @@ def main(argv):
   jax.config.update("jax_compilation_cache_dir", os.environ.get(
       "VAMPJAX_COMPILATION_CACHE", os.path.expanduser("~/.cache/vampjax/xla")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+  sharding.initialize_distributed(FLAGS.config)  # multi-host: before any other JAX call
   print(f"vampjax: {FLAGS.mode} on {jax.device_count()} {jax.default_backend()} device(s)")
   try:
     config_validation.validate(FLAGS.config, jax.device_count())

@@ -2,7 +2,9 @@
 
 Orbax writes each step to a temporary directory and renames it when complete, so an
 interrupted save never spoils the previous checkpoint. Before restoring, the saved shapes
-are compared with the config's, so a mismatch names the parameter that differs.
+are compared with the config's, so a mismatch names the parameter that differs. A
+checkpoint restores on any number of devices (or hosts): leaves are placed on the devices
+of this run, never on those recorded when it was saved.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from vampjax import sharding as sharding_lib
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -63,14 +67,31 @@ def check_compatible(saved: Any, expected: Any, where: str) -> None:
         "config it was trained with (see config.json there) or another --workdir.")
 
 
-def restore(mngr: ocp.CheckpointManager, target: Any, step: int | None = None) -> Any:
-  """The state at `step` (default: the latest), with the structure and shardings of `target`."""
+def _abstract(leaf: Any, default: jax.sharding.Sharding) -> jax.ShapeDtypeStruct:
+  """A restore target leaf: the leaf's own sharding when it has one, else `default`.
+
+  Without a sharding, orbax would reuse the saved one, which names the devices of the
+  saving run and fails ("Topology mismatch") on another device count.
+  """
+  struct = ocp.utils.to_shape_dtype_struct(leaf)
+  return jax.ShapeDtypeStruct(struct.shape, struct.dtype,
+                              sharding=getattr(struct, "sharding", None) or default)
+
+
+def restore(mngr: ocp.CheckpointManager, target: Any, step: int | None = None,
+            sharding: jax.sharding.Sharding | None = None) -> Any:
+  """The state at `step` (default: the latest), with the structure of `target`.
+
+  Leaves go where `target`'s leaves are, or else to `sharding` (default: replicated over
+  all devices of this run), whatever device count wrote the checkpoint.
+  """
   step = mngr.latest_step() if step is None else step
   if step is None:
     raise CheckpointError(f"no checkpoint in {mngr.directory}; train first (--mode=train).")
   if step not in mngr.all_steps():
     raise CheckpointError(f"no checkpoint of step {step} in {mngr.directory}; "
                           f"the saved steps are {mngr.all_steps()}.")
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  default = sharding or sharding_lib.replicated(sharding_lib.make_mesh())
+  abstract = jax.tree.map(lambda leaf: _abstract(leaf, default), target)
   check_compatible(mngr.item_metadata(step).tree, abstract, str(mngr.directory))
   return mngr.restore(step, args=ocp.args.StandardRestore(abstract))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
-_LOG_2PI = jnp.log(2.0 * jnp.pi)
+# A Python float, not a jnp value: computing at import would start the XLA backend, after
+# which jax.distributed.initialize() (multi-host runs) can no longer be called.
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def gaussian_log_prob(z: jax.Array, mu: jax.Array, logvar: jax.Array) -> jax.Array:
