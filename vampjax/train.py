@@ -262,12 +262,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   The config is checked before anything is written; a workdir holding a run of another
   config is refused unless `overwrite`.
   """
+  sharding.initialize_distributed(config)  # multi-host: before any other JAX call
   workdir = os.path.abspath(workdir)
+  lead = jax.process_index() == 0  # one process writes the workdir's files; orbax saves on all
   mesh = sharding.make_mesh()
   config_validation.validate(config, mesh.size)
   dataset = data.get_dataset(config)
   config_validation.validate_with_data(config, len(dataset.train))
-  workdir_lib.prepare(workdir, config, overwrite)
+  if lead:
+    workdir_lib.prepare(workdir, config, overwrite)
   model = build_model(config, mesh)
   keys = rng_streams(config.seed)
 
@@ -279,7 +282,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     print(f"Resuming from the checkpoint at step {int(state.step)} in {workdir}.")
   state = sharding.put_replicated(state, mesh)
   start = int(state.step)
-  writer = MetricsWriter(workdir, start)
+  writer = MetricsWriter(workdir, start) if lead else None
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
@@ -297,7 +300,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   last = config.num_train_steps
   logged_step, logged_time = start, time.perf_counter()
   try:
-    with tqdm(initial=start, total=last, desc="train", unit="step", dynamic_ncols=True) as bar:
+    with tqdm(initial=start, total=last, desc="train", unit="step", dynamic_ncols=True,
+              disable=not lead) as bar:
       for step in range(start + 1, last + 1):
         state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
         guard.add(step, metrics)
@@ -312,14 +316,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
           metrics["skipped_steps"] = guard.skipped
           logged_step, logged_time = step, now
-          writer.write(step, "train", metrics)
+          if writer:
+            writer.write(step, "train", metrics)
           bar.set_postfix(loss=f"{metrics['loss']:.2f}", kl=f"{metrics['kl']:.2f}",
                           img_s=f"{metrics['images_per_sec']:.0f}")
         if evaluate_now:
           results = evaluate(model, state.params, test_images, config,
                              jax.random.fold_in(keys["eval"], step), float(beta_at(step)),
                              mesh, eval_step)
-          writer.write(step, "test", results)
+          if writer:
+            writer.write(step, "test", results)
           bar.write(f"step {step}: test loss {results['loss']:.3f} "
                     f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
