@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from vampjax.strided_conv import Conv2xDown, ConvTranspose2x
+from vampjax.fast_convs import Conv2xDown, Conv3x3, ConvTranspose2x
 
 CHANNELS = (32, 64, 128, 256)
 DOWNSAMPLING = 2 ** len(CHANNELS)
@@ -41,8 +41,8 @@ class ResBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     features = x.shape[-1]
-    h = nn.relu(nn.Conv(features, (3, 3), padding=1, dtype=self.dtype)(x))
-    h = nn.Conv(features, (3, 3), padding=1, dtype=self.dtype)(h)
+    h = nn.relu(Conv3x3(features, dtype=self.dtype)(x))
+    h = Conv3x3(features, dtype=self.dtype)(h)
     return nn.relu(x + h)
 
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from vampjax.strided_conv import (Conv2xDown, ConvTranspose2x, conv_transpose,
-                                  conv_transpose_reference, strided_conv, strided_conv_reference)
+from vampjax import fast_convs
+from vampjax.fast_convs import (Conv2xDown, Conv3x3, ConvTranspose2x, conv_transpose,
+                                conv_transpose_reference, same_conv, same_conv_reference,
+                                strided_conv, strided_conv_reference)
 
 
 def naive_conv_transpose(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -68,8 +70,11 @@ def test_transposed_gradients_match_autodiff(inputs):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5)])
-def test_strided_conv_values_and_gradients(shape):
+@pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5), (9, 8, 8, 2)])
+@pytest.mark.parametrize("split", [False, True])
+def test_strided_conv_values_and_gradients(shape, split, monkeypatch):
+  if split:  # the kernel gradient summed over (uneven) batch chunks
+    monkeypatch.setattr(fast_convs, "_SPLIT_FLOPS", 0)
   ku, kw, kt = jax.random.split(jax.random.key(3), 3)
   u = jax.random.normal(ku, shape)
   kernel = jax.random.normal(kw, (4, 4, shape[-1], 7))
@@ -103,3 +108,17 @@ def test_module_matches_flax_conv_transpose(inputs):
   params = {"params": {**params["params"], "bias": params["params"]["bias"] + 0.5}}
   np.testing.assert_allclose(layer.apply(params, x), flax_layer.apply(flax_params, x),
                              rtol=1e-5, atol=1e-5)
+
+
+def test_conv3x3_matches_flax_conv_and_autodiff(monkeypatch):
+  """With a tiny split threshold the chunked kernel gradient (uneven chunks) is exercised."""
+  monkeypatch.setattr(fast_convs, "_SPLIT_FLOPS", 0)
+  u = jax.random.normal(jax.random.key(6), (7, 6, 5, 4))
+  params = Conv3x3(3).init(jax.random.key(7), u)
+  np.testing.assert_allclose(Conv3x3(3).apply(params, u),
+                             nn.Conv(3, (3, 3), padding=1).apply(params, u), rtol=1e-5, atol=1e-5)
+  kernel, target = params["params"]["kernel"], jax.random.normal(jax.random.key(8), (7, 6, 5, 3))
+  fast = jax.grad(_loss(same_conv, target), argnums=(0, 1))(u, kernel)
+  reference = jax.grad(_loss(same_conv_reference, target), argnums=(0, 1))(u, kernel)
+  for got, want in zip(fast, reference):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
