@@ -64,7 +64,7 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
 
   step = jax.jit(lambda p, lp, b, m, r, c: _posterior_quantities(
       model, p, lp, b, m, r, c, beta, config, nets))
-  is_step = jax.jit(lambda p, b, r, c: likelihood.vae_log_likelihood(
+  is_step = (lambda p, b, r, c: likelihood.vae_log_likelihood(
       model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True))
 
   totals: dict[str, float] = {}
