@@ -40,24 +40,20 @@ class Budget:
     return getattr(self, name)
 
 
+_TINY = {"latent_dim": 4, "num_components": 4, "batch_size": 16, "log_every_steps": 1,
+         "eval_every_steps": 0, "num_eval_examples": 16, "checkpoint_every_steps": 0,
+         "num_samples": 8}
+
 SMOKE = Budget(
     name="smoke",
     summary=("seconds per row, for the test suite: 3 steps, latent 4, K = 4, batch 16, "
              "CelebA at 32×32, 32 test images, no extra rows, LPIPS-alex only, IS-NLL with "
              "S = 4 on the same images. Its numbers "
              "mean nothing; it checks that every row runs and the report is complete."),
-    mnist=FamilyBudget(
-        epochs=None, steps=3,
-        overrides={"latent_dim": 4, "num_components": 4, "batch_size": 16,
-                   "log_every_steps": 1, "eval_every_steps": 0, "num_eval_examples": 16,
-                   "checkpoint_every_steps": 0, "num_samples": 8},
-        eval_examples=32, is_samples=4, is_examples=32),
-    celeba=FamilyBudget(
-        epochs=None, steps=3,
-        overrides={"data.image_size": 32, "latent_dim": 4, "num_components": 4, "batch_size": 16,
-                   "log_every_steps": 1, "eval_every_steps": 0, "num_eval_examples": 16,
-                   "checkpoint_every_steps": 0, "num_samples": 8},
-        eval_examples=32, is_samples=4, is_examples=32),
+    mnist=FamilyBudget(epochs=None, steps=3, overrides=_TINY, eval_examples=32, is_samples=4,
+                       is_examples=32),
+    celeba=FamilyBudget(epochs=None, steps=3, overrides={**_TINY, "data.image_size": 32},
+                        eval_examples=32, is_samples=4, is_examples=32),
     extra_rows=False,
 )
 

@@ -130,6 +130,15 @@ def _same_conv_bwd(res, g):
 same_conv.defvjp(lambda u, k: (same_conv_reference(u, k), (u, k)), _same_conv_bwd)
 
 
+def _layer(module: nn.Module, u: jax.Array, conv: Callable[[jax.Array, jax.Array], jax.Array],
+           kernel_shape: tuple[int, ...],
+           kernel_init: Callable = nn.initializers.lecun_normal()) -> jax.Array:
+  """conv(u, kernel) + bias, with the module's parameters and compute dtype."""
+  kernel = module.param("kernel", kernel_init, kernel_shape)
+  bias = module.param("bias", nn.initializers.zeros_init(), (module.features,))
+  return conv(u.astype(module.dtype), kernel.astype(module.dtype)) + bias.astype(module.dtype)
+
+
 class Conv3x3(nn.Module):
   """A 3×3 stride-1 'same' conv + bias, as `nn.Conv(features, (3, 3), padding=1)`."""
 
@@ -138,10 +147,7 @@ class Conv3x3(nn.Module):
 
   @nn.compact
   def __call__(self, u: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (3, 3, u.shape[-1], self.features))
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    return same_conv(u.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
+    return _layer(self, u, same_conv, (3, 3, u.shape[-1], self.features))
 
 
 class Conv2xDown(nn.Module):
@@ -152,10 +158,7 @@ class Conv2xDown(nn.Module):
 
   @nn.compact
   def __call__(self, u: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (4, 4, u.shape[-1], self.features))
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    return strided_conv(u.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
+    return _layer(self, u, strided_conv, (4, 4, u.shape[-1], self.features))
 
 
 class ConvTranspose2x(nn.Module):
@@ -167,10 +170,6 @@ class ConvTranspose2x(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     # Fan-in is the input channels times the kernel area, as for PyTorch's layer.
-    kernel = self.param(
-        "kernel",
-        nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform",
-                                         in_axis=(0, 1, 3), out_axis=2),
-        (4, 4, self.features, x.shape[-1]))
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    return conv_transpose(x.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
+    init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform",
+                                            in_axis=(0, 1, 3), out_axis=2)
+    return _layer(self, x, conv_transpose, (4, 4, self.features, x.shape[-1]), init)
