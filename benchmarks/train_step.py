@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import sys
 import time
 
@@ -78,7 +79,9 @@ def benchmark(name: str, steps: int) -> dict:
           "step_median_s": median, "step_p10_s": float(np.percentile(times, 10)),
           "step_p90_s": float(np.percentile(times, 90)),
           "images_per_s": config.batch_size / median, "gflop_per_step": flops / 1e9,
-          "gflop_per_s": flops / median / 1e9}
+          "gflop_per_s": flops / median / 1e9,
+          # Process-wide high-water mark so far (CPU: host memory holds the device buffers).
+          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main(_):
@@ -93,7 +96,8 @@ def main(_):
     print(f"{name:28s} compile {r['compile_s']:5.1f} s  step {r['step_median_s']:.3f} s "
           f"(p10 {r['step_p10_s']:.3f}, p90 {r['step_p90_s']:.3f})  "
           f"{r['images_per_s']:6.0f} img/s  {r['gflop_per_step']:6.1f} GFLOP  "
-          f"{r['gflop_per_s']:5.1f} GFLOP/s ({100 * r['fraction_of_peak']:.0f}% of peak)",
+          f"{r['gflop_per_s']:5.1f} GFLOP/s ({100 * r['fraction_of_peak']:.0f}% of peak)  "
+          f"peak RSS {r['peak_rss_mb']:.0f} MB",
           flush=True)
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
