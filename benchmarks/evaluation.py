@@ -76,7 +76,7 @@ def main(_):
         "for 10k images")
 
   batch = jnp.asarray(images[:config.batch_size], jnp.float32) / 255.0
-  prior = jax.jit(lambda p: model.apply({"params": p}, method=VAE.prior_components))(params)
+  prior = train.prior_components_fn(model)(params)
   ours = lambda s: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
       model, params, batch, rng, prior, config, s, config.eval.is_chunk,
       include_constant=False)  # as the baseline computes it

@@ -7,6 +7,7 @@ continues exactly where the checkpoint left it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -148,6 +149,12 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
   return train_step
 
 
+@functools.lru_cache(maxsize=None)
+def prior_components_fn(model: VAE) -> Callable[[Any], Any]:
+  """params -> the prior's components, jitted once per model (not once per evaluation)."""
+  return jax.jit(lambda params: model.apply({"params": params}, method=VAE.prior_components))
+
+
 def masked_loss_sums(model: VAE, params: Any, batch: jax.Array, mask: jax.Array,
                      rng: jax.Array, prior: Any, beta: jax.Array,
                      config: ml_collections.ConfigDict) -> tuple[Metrics, Any]:
@@ -178,7 +185,7 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
              eval_step: Callable[..., Metrics] | None = None) -> dict[str, float]:
   """Mean of every loss term over `images`, each image counted exactly once."""
   eval_step = eval_step or jax.jit(make_eval_step(model, config))
-  prior = jax.jit(lambda p: model.apply({"params": p}, method=VAE.prior_components))(params)
+  prior = prior_components_fn(model)(params)
   beta = jnp.asarray(beta, jnp.float32)
   totals = None
   for i, (batch, mask) in enumerate(pipeline.eval_batches(images, config.batch_size)):
@@ -188,7 +195,7 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   totals = {name: float(value) for name, value in jax.device_get(totals).items()}
   count = totals.pop("count")
   means = {name: value / count for name, value in totals.items()}
-  means["kl_share"] = float(beta) * means["kl"] / means["loss"]
+  means["kl_share"] = float(objective.kl_share(means["loss"], means["kl"], beta))
   means["num_examples"] = int(count)
   return means
 

@@ -59,7 +59,7 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   params = sharding.put_replicated(params, mesh)
   nets = tuple(lpips.load(name) for name in cfg.lpips_backbones)
   lpips_params = sharding.put_replicated(tuple(net.params for net in nets), mesh)
-  components = jax.jit(lambda p: model.apply({"params": p}, method=VAE.prior_components))(params)
+  components = train.prior_components_fn(model)(params)
   beta = jnp.asarray(config.beta, jnp.float32)
 
   step = jax.jit(lambda p, lp, b, m, r, c: _posterior_quantities(
