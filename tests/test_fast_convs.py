@@ -74,7 +74,7 @@ def test_transposed_gradients_match_autodiff(inputs):
 @pytest.mark.parametrize("split", [False, True])
 def test_strided_conv_values_and_gradients(shape, split, monkeypatch):
   if split:  # the kernel gradient summed over (uneven) batch chunks
-    monkeypatch.setattr(fast_convs, "_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(fast_convs, "_CHUNK_BYTES", 1)
   ku, kw, kt = jax.random.split(jax.random.key(3), 3)
   u = jax.random.normal(ku, shape)
   kernel = jax.random.normal(kw, (4, 4, shape[-1], 7))
@@ -112,7 +112,7 @@ def test_module_matches_flax_conv_transpose(inputs):
 
 def test_conv3x3_matches_flax_conv_and_autodiff(monkeypatch):
   """With a tiny split threshold the chunked kernel gradient (uneven chunks) is exercised."""
-  monkeypatch.setattr(fast_convs, "_SPLIT_FLOPS", 0)
+  monkeypatch.setattr(fast_convs, "_CHUNK_BYTES", 1)
   u = jax.random.normal(jax.random.key(6), (7, 6, 5, 4))
   params = Conv3x3(3).init(jax.random.key(7), u)
   np.testing.assert_allclose(Conv3x3(3).apply(params, u),

@@ -7,6 +7,7 @@ import pytest
 from scipy import special, stats
 
 from vampjax import priors
+from vampjax.distributions import gaussian_log_prob
 
 
 def scipy_mixture_log_prob(z, mu_k, logvar_k):
@@ -24,6 +25,29 @@ def test_log_prob_matches_scipy():
   logvar_k = rng.uniform(-2, 1, size=(4, 5))
   np.testing.assert_allclose(priors.log_prob(z, mu_k, logvar_k),
                              scipy_mixture_log_prob(z, mu_k, logvar_k), rtol=1e-5)
+
+
+def direct_component_log_probs(z, mu_k, logvar_k):
+  """The (N, K, D) broadcast of the Gaussian log-density: the form the matmul one replaces."""
+  return gaussian_log_prob(z[:, None], mu_k[None], logvar_k[None])
+
+
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_component_log_probs_match_the_direct_form_near_the_means(offset):
+  """The expansion z² − 2zμ + μ² cancels where z ≈ μ_k; with the tightest allowed variance
+  (log σ² = −6) and components far from 0, values and gradients stay at float32 accuracy."""
+  rng = np.random.default_rng(4)
+  mu_k = (offset + rng.normal(size=(7, 40))).astype(np.float32)
+  logvar_k = rng.uniform(-6, 2, size=(7, 40)).astype(np.float32)
+  z = (mu_k[rng.integers(0, 7, 5)] + 0.01 * rng.normal(size=(5, 40))).astype(np.float32)
+  reference = direct_component_log_probs(*(np.float64(a) for a in (z, mu_k, logvar_k)))
+  np.testing.assert_allclose(priors.component_log_probs(z, mu_k, logvar_k), reference,
+                             rtol=1e-5, atol=2e-3)
+  loss = lambda f: lambda *a: jnp.sum(jnp.tanh(f(*a) / 100.0))
+  fast = jax.grad(loss(priors.component_log_probs), argnums=(0, 1, 2))(z, mu_k, logvar_k)
+  direct = jax.grad(loss(direct_component_log_probs), argnums=(0, 1, 2))(z, mu_k, logvar_k)
+  for got, want in zip(fast, direct):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_log_prob_is_not_the_per_dimension_logsumexp():

@@ -9,12 +9,12 @@ import jax.numpy as jnp
 
 # A Python float, not a jnp value: computing at import would start the XLA backend, after
 # which jax.distributed.initialize() (multi-host runs) can no longer be called.
-_LOG_2PI = math.log(2.0 * math.pi)
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 def gaussian_log_prob(z: jax.Array, mu: jax.Array, logvar: jax.Array) -> jax.Array:
   """log N(z; μ, diag exp(logvar)), summed over the last (latent) axis."""
-  return -0.5 * jnp.sum(_LOG_2PI + logvar + (z - mu) ** 2 * jnp.exp(-logvar), axis=-1)
+  return -0.5 * jnp.sum(LOG_2PI + logvar + (z - mu) ** 2 * jnp.exp(-logvar), axis=-1)
 
 
 def sample_gaussian(rng: jax.Array, mu: jax.Array, logvar: jax.Array,

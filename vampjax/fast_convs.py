@@ -13,7 +13,10 @@ linear map written as a *stride-1* 2×2 convolution over a space-to-depth view o
 where C(w) is the stride-2, padding-1 convolution (PyTorch's Conv2d(4, 2, 1)) and C(w)ᵀ is
 PyTorch's ConvTranspose2d(4, 2, 1). Second, XLA:CPU computes a large kernel gradient on one
 thread; summed over batch chunks, it runs on all cores (`_kernel_grad`), which also serves
-the 3×3 convs. Values equal plain autodiff to float rounding (tests).
+the 3×3 convs. Third, a strided conv over an image (≤ 4 channels: the encoder's first layer,
+the gradient of the decoder's last) runs single-threaded at ~20 GFLOP/s; as 16 strided
+slices and one matmul (`_im2col_strided_conv`) its forward and kernel gradient run on all
+cores. Values equal plain autodiff to float rounding (tests).
 """
 
 from __future__ import annotations
@@ -31,6 +34,24 @@ def strided_conv_reference(u: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w) u: the 4×4 stride-2 padding-1 conv, (N, 2H, 2W, C_in) -> (N, H, W, C_out)."""
   return jax.lax.conv_general_dilated(u, kernel, (2, 2), ((1, 1), (1, 1)),
                                       dimension_numbers=_DIMENSION_NUMBERS)
+
+
+_IM2COL_MAX_CHANNELS = 4  # input channels up to which the strided conv is a matmul
+
+
+def _im2col_strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
+  """C(w) u as one matmul over the 16 taps' strided slices (for few input channels)."""
+  _, h, w, c = u.shape
+  padded = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  taps = [padded[:, a:a + h:2, b:b + w:2] for a in range(4) for b in range(4)]
+  return jnp.dot(jnp.concatenate(taps, axis=-1), kernel.reshape(16 * c, -1))
+
+
+def _strided(u: jax.Array, kernel: jax.Array) -> jax.Array:
+  """C(w) u by whichever form is fast on XLA:CPU for u's channel count."""
+  if u.shape[-1] <= _IM2COL_MAX_CHANNELS:
+    return _im2col_strided_conv(u, kernel)
+  return strided_conv_reference(u, kernel)
 
 
 def _space_to_depth_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -52,20 +73,20 @@ def _adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return u
 
 
-_SPLIT_FLOPS = 1e9  # above this, the kernel gradient is summed over batch chunks
-_SPLIT_CHUNKS = 4
+_CHUNK_BYTES = 1.5e6  # kernel gradients are summed over batch chunks of about this size
+_MAX_CHUNKS = 64
 
 
 def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
-                 conv: Callable[[jax.Array, jax.Array], jax.Array] = strided_conv_reference
-                 ) -> jax.Array:
+                 conv: Callable[[jax.Array, jax.Array], jax.Array] = _strided) -> jax.Array:
   """∂/∂w <conv(u, w), g>: the kernel gradient of `conv`.
 
-  XLA:CPU runs a large one of these on a single thread; as a sum over independent batch
-  chunks it runs on all cores (1.7–2.4× faster on 2 cores for 500+ images of 64×64).
+  XLA:CPU runs one of these on a single thread and out of cache; as a sum over batch
+  chunks whose activations fit in a core's L2 (~1.5 MB) it runs on all cores, 2–4×
+  faster on this 2-core machine for 500+ images of 64×64 (benchmarks/conv_layers.py).
   """
-  flops = 2 * g.size * kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
-  chunks = _SPLIT_CHUNKS if flops > _SPLIT_FLOPS and u.shape[0] >= _SPLIT_CHUNKS else 1
+  chunk_bytes = max(u.nbytes, g.nbytes)
+  chunks = int(min(u.shape[0], _MAX_CHUNKS, -(-chunk_bytes // _CHUNK_BYTES)))
   bounds = [round(i * u.shape[0] / chunks) for i in range(chunks + 1)]
   total = None
   for start, stop in zip(bounds[:-1], bounds[1:]):
@@ -78,11 +99,11 @@ def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
 @jax.custom_vjp
 def strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w) u with a fast input gradient. kernel: (4, 4, C_in, C_out)."""
-  return strided_conv_reference(u, kernel)
+  return _strided(u, kernel)
 
 
 strided_conv.defvjp(
-    lambda u, k: (strided_conv_reference(u, k), (u, k)),
+    lambda u, k: (_strided(u, k), (u, k)),
     lambda res, g: (_adjoint(g, res[1]), _kernel_grad(res[0], g, res[1])))
 
 
@@ -105,7 +126,7 @@ def conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 conv_transpose.defvjp(
     lambda x, k: (_adjoint(x, k), (x, k)),
-    lambda res, g: (strided_conv_reference(g, res[1]), _kernel_grad(g, res[0], res[1])))
+    lambda res, g: (_strided(g, res[1]), _kernel_grad(g, res[0], res[1])))
 
 
 def same_conv_reference(u: jax.Array, kernel: jax.Array) -> jax.Array:

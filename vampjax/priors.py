@@ -9,6 +9,7 @@ them, and the VAE produces them by encoding the pseudo-inputs with the same enco
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from vampjax.distributions import gaussian_log_prob, sample_gaussian
+from vampjax.distributions import LOG_2PI, sample_gaussian
 
 PIXEL_EPS = 1e-4  # pseudo-inputs live in (eps, 1 − eps): a sigmoid never reaches 0 or 1.
 
@@ -46,12 +47,28 @@ def log_prob(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array,
   z: (N, D); μ_k, log σ²_k: (K, D); mask: (K,) bool, False for padding components
   (K is then the number of True entries) -> (N,).
   """
-  per_component = jax.vmap(gaussian_log_prob, in_axes=(None, 0, 0))  # over k
-  per_example = jax.vmap(lambda zi: per_component(zi, mu_k, logvar_k))  # over n
+  log_density = component_log_probs(z, mu_k, logvar_k)  # (N, K)
   if mask is None:
-    return jax.nn.logsumexp(per_example(z), axis=-1) - jnp.log(mu_k.shape[0])
-  return (jax.nn.logsumexp(per_example(z), axis=-1, where=mask)
+    return jax.nn.logsumexp(log_density, axis=-1) - jnp.log(mu_k.shape[0])
+  return (jax.nn.logsumexp(log_density, axis=-1, where=mask)
           - jnp.log(jnp.sum(mask.astype(jnp.float32))))
+
+
+def component_log_probs(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array) -> jax.Array:
+  """log N(z_n; μ_k, diag σ²_k) for every pair, (N, K), as matrix products.
+
+  Σ_d (z_d − μ_kd)²/σ²_kd = z²·(1/σ²_k) − 2z·(μ_k/σ²_k) + Σ_d μ²_kd/σ²_kd: two (N×D)·(D×K)
+  products instead of an (N, K, D) tensor, whose gradient was 1/5 of a VampPrior step
+  at K = 500. z and μ_k are first centred on the components' mean (which cancels
+  exactly) so that the expansion keeps float32 precision.
+  """
+  centre = jax.lax.stop_gradient(jnp.mean(mu_k, axis=0))
+  z, mu_k = z - centre, mu_k - centre
+  precision = jnp.exp(-logvar_k)
+  dot = functools.partial(jnp.dot, precision=jax.lax.Precision.HIGHEST)
+  quadratic = (dot(z * z, precision.T) - 2.0 * dot(z, (mu_k * precision).T)
+               + jnp.sum(mu_k * mu_k * precision, axis=-1))
+  return -0.5 * (quadratic + jnp.sum(logvar_k, axis=-1) + z.shape[-1] * LOG_2PI)
 
 
 def sample(rng: jax.Array, mu_k: jax.Array, logvar_k: jax.Array, n: int) -> jax.Array:
