@@ -103,14 +103,21 @@ def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
 
 
 def strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
-  """C(w) u with fast gradients. kernel: (4, 4, C_in, C_out).
-
-  An image (few channels) goes through the im2col matmul with plain autodiff; deeper
-  layers through the conv with the custom VJP.
-  """
+  """C(w) u with fast gradients. kernel: (4, 4, C_in, C_out)."""
   if u.shape[-1] <= _IM2COL_MAX_CHANNELS:
-    return _im2col_strided_conv(u, kernel)
+    return _image_strided_conv(u, kernel)
   return _strided_conv_custom_vjp(u, kernel)
+
+
+@jax.custom_vjp
+def _image_strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
+  """For an image input: XLA's conv when not differentiated (faster for inference on 500+
+  images); under differentiation, the im2col matmul and its autodiff gradients."""
+  return strided_conv_reference(u, kernel)
+
+
+_image_strided_conv.defvjp(lambda u, k: jax.vjp(_im2col_strided_conv, u, k),
+                           lambda vjp, g: vjp(g))
 
 
 @jax.custom_vjp
