@@ -20,7 +20,7 @@ from vampjax.vae import build_model
 from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
 from vampjax.data import pipeline
-from vampjax.workdir import WorkdirError
+from vampjax.workdir import CONFIG_FILE, WorkdirError, prepare as prepare_workdir
 
 RUN = ["--config=configs/mnist_vamp.py", "--config.latent_dim=4", "--config.num_components=4",
        "--config.batch_size=8", "--config.log_every_steps=1", "--config.eval_every_steps=0",
@@ -207,6 +207,15 @@ def test_checkpoint_of_another_architecture_names_the_parameter(tmp_path):
   with pytest.raises(CheckpointError, match=r"params/decoder/Dense_0/kernel has shape \(8, 1024\)"
                                             r" in the checkpoint but \(6, 1024\) here"):
     train.restore_model(tiny_config(latent_dim=6), str(tmp_path))
+
+
+def test_workdir_whose_run_wrote_only_its_config_is_reused(tmp_path):
+  """A run that died before its first log line or checkpoint leaves nothing to protect."""
+  prepare_workdir(str(tmp_path), tiny_config(latent_dim=6))
+  state = train.train_and_evaluate(tiny_config(num_train_steps=1), str(tmp_path))
+  assert int(state.step) == 1
+  with open(tmp_path / CONFIG_FILE) as f:
+    assert json.load(f)["latent_dim"] == 8
 
 
 def test_workdir_of_another_config_is_refused_unless_overwrite(tmp_path):

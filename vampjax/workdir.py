@@ -1,7 +1,9 @@
 """A workdir holds one run: its config.json, metrics.jsonl and checkpoints/.
 
 Starting again with the same config resumes; a different config is refused (it would
-mix two runs) unless the user asks to overwrite, which deletes the old run first.
+mix two runs) unless the user asks to overwrite, which deletes the old run first. A
+workdir whose run wrote nothing but its config (it died before its first log line or
+checkpoint) is simply reused.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
   return keys
 
 
+def _holds_results(workdir: str) -> bool:
+  """Whether the run in `workdir` wrote metrics or a checkpoint."""
+  metrics = os.path.join(workdir, METRICS_FILE)
+  checkpoints = os.path.join(workdir, CHECKPOINT_DIR)
+  return ((os.path.exists(metrics) and os.path.getsize(metrics) > 0)
+          or (os.path.isdir(checkpoints) and bool(os.listdir(checkpoints))))
+
+
 def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = False) -> None:
   """Creates `workdir`, or checks that the run in it has this config; writes config.json."""
   os.makedirs(workdir, exist_ok=True)
@@ -51,7 +61,7 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
   if os.path.exists(path):
     with open(path) as f:
       differences = _differences(json.load(f), _as_plain(config))
-    if differences and not overwrite:
+    if differences and not overwrite and _holds_results(workdir):
       raise WorkdirError(
           f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
           f"{'; …' if len(differences) > 3 else ''}); use another --workdir, or --overwrite "
