@@ -2,11 +2,15 @@
 
   python benchmarks/evaluation.py --images=100 --baseline_images=5 --out=benchmarks/results/evaluation.json
 
-Prints per-image cost of (a) the metric pass (reconstruction, MSE/PSNR/SSIM, LPIPS-alex,
-loss terms) and (b) the importance-sampled NLL with S = 5000, ours (a batch of images,
-chunks vmapped) against the original VampPrior code's approach (one image at a time, its
-samples in chunks of 100 through the whole model), and extrapolates to the 10k test set.
-The parameters are a fresh init: the cost does not depend on training.
+Prints, and writes as JSON (--out), the per-image cost (median and spread), images/s,
+model GFLOP per image, GFLOP/s and fraction of the matmul peak (benchmarks/measure.py)
+and peak memory of (a) the metric pass (reconstruction, MSE/PSNR/SSIM, LPIPS-alex, loss
+terms; its FLOPs are not counted: LPIPS runs outside XLA's cost analysis) and (b) the
+importance-sampled NLL with S = 5000: ours (a batch of images, chunks vmapped; timed per
+chunk) against the original VampPrior code's approach (one image at a time, its samples in
+chunks of 100 through the whole model), and extrapolates to the 10k test set. Both
+estimates are computed in full for the baseline's images, which must agree. The
+parameters are a fresh init: the cost does not depend on training.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 from absl import app, flags
 import jax
@@ -23,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import measure  # pylint: disable=wrong-import-position
 from configs import mnist_vamp  # pylint: disable=wrong-import-position
 from vampjax import data, objective, priors, train  # pylint: disable=wrong-import-position
 from vampjax.distributions import gaussian_log_prob  # pylint: disable=wrong-import-position
@@ -30,25 +34,21 @@ from vampjax.metrics import evaluate, likelihood  # pylint: disable=wrong-import
 from vampjax.vae import VAE, build_model  # pylint: disable=wrong-import-position
 
 flags.DEFINE_integer("images", 100, "Test images for our passes.")
-flags.DEFINE_integer("baseline_images", 3, "Test images for the one-at-a-time baseline.")
+flags.DEFINE_integer("baseline_images", 5, "Test images for the one-at-a-time baseline.")
 flags.DEFINE_integer("samples", 5000, "S importance samples.")
+flags.DEFINE_integer("repeats", 10, "Timed calls of our IS chunk; timed metric passes: 3.")
 flags.DEFINE_string("out", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 TEST_SET = 10_000
+BASELINE_CHUNK = 100
 
 
-def timed(fn):
-  start = time.perf_counter()
-  result = jax.block_until_ready(fn())
-  return result, time.perf_counter() - start
+def baseline_chunk(model, config):
+  """The original code's step: 100 copies of one image through the whole model, the
+  pseudo-inputs re-encoded for the prior -> their 100 log-weights."""
 
-
-def baseline_log_likelihood(model, params, x, rng, config, num_samples, chunk=100):
-  """The original code's loop: for one image, chunks of 100 copies through the whole model."""
-
-  @jax.jit
   def chunk_log_weights(params, key, image):
-    copies = jnp.repeat(image[None], chunk, axis=0)
+    copies = jnp.repeat(image[None], BASELINE_CHUNK, axis=0)
     mu, logvar = model.apply({"params": params}, copies, method=VAE.encode)
     prior = model.apply({"params": params}, method=VAE.prior_components)
     z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape)
@@ -56,12 +56,40 @@ def baseline_log_likelihood(model, params, x, rng, config, num_samples, chunk=10
     log_px = -objective.reconstruction_loss(copies, logits, config.likelihood)
     return log_px + priors.log_prob(z, *prior) - gaussian_log_prob(z, mu, logvar)
 
-  weights = np.concatenate([np.asarray(chunk_log_weights(params, k, x))
-                            for k in jax.random.split(rng, num_samples // chunk)])
+  return chunk_log_weights
+
+
+def baseline_log_likelihood(chunk_fn, params, x, rng, num_samples):
+  """The original code's loop over chunks for one image."""
+  weights = np.concatenate([np.asarray(chunk_fn(params, k, x))
+                            for k in jax.random.split(rng, num_samples // BASELINE_CHUNK)])
   return np.logaddexp.reduce(weights) - np.log(num_samples)
 
 
+def per_image(name: str, seconds: list[float], images_per_call: float, gflop: float | None,
+              peak: float) -> dict:
+  """One pass's record: per-image seconds (median, p10, p90), images/s, FLOP rate."""
+  per = [t / images_per_call for t in seconds]
+  record = {"pass": name, **measure.spread(per, "per_image"),
+            "images_per_s": 1.0 / float(np.median(per)),
+            "seconds_for_10k": float(np.median(per)) * TEST_SET,
+            "peak_rss_mb": measure.peak_rss_mb()}
+  if gflop is not None:
+    record.update(gflop_per_image=gflop, gflop_per_s=gflop / float(np.median(per)),
+                  fraction_of_peak=gflop / float(np.median(per)) / peak)
+  rate = (f"{record['gflop_per_image']:.1f} GFLOP/image, {record['gflop_per_s']:.0f} GFLOP/s "
+          f"({100 * record['fraction_of_peak']:.0f}% of peak), " if gflop is not None else "")
+  print(f"{name}: {record['per_image_median_s'] * 1e3:.1f} ms/image (p10 "
+        f"{record['per_image_p10_s'] * 1e3:.1f}, p90 {record['per_image_p90_s'] * 1e3:.1f}), "
+        f"{record['seconds_for_10k'] / 3600:.2f} h for 10k, {rate}peak RSS {record['peak_rss_mb']:.0f} MB",
+        flush=True)
+  return record
+
+
 def main(_):
+  peaks = measure.matmul_peak_gflops()
+  peak = max(peaks.values())
+  print(f"float32 2048² matmul: numpy {peaks['numpy']:.0f}, XLA {peaks['xla']:.0f} GFLOP/s")
   config = mnist_vamp.get_config()
   config.eval.lpips_backbones = ("alex",)
   config.eval.is_samples = 0
@@ -70,44 +98,52 @@ def main(_):
   params = train.create_train_state(config, model, jax.random.key(0)).params
   images = data.get_dataset(config).test[:FLAGS.images]
   rng = jax.random.key(1)
+  results = []
 
   evaluate.evaluate(model, params, images[:config.batch_size], config, rng)  # compile
-  _, seconds_metrics = timed(
-      lambda: evaluate.evaluate(model, params, images, config, rng)["loss"])
-  print(f"metric pass (reconstruction, MSE/PSNR/SSIM, LPIPS-alex, loss terms): "
-        f"{1e3 * seconds_metrics / len(images):.2f} ms/image, "
-        f"{seconds_metrics / len(images) * TEST_SET:.0f} s for 10k images")
+  seconds = [measure.timed(lambda: evaluate.evaluate(model, params, images, config, rng)["loss"])[1]
+             for _ in range(3)]
+  results.append(per_image("metric pass (reconstruction, MSE/PSNR/SSIM, LPIPS-alex, loss terms)",
+                           seconds, len(images), None, peak))
 
   batch = jnp.asarray(images[:config.batch_size], jnp.float32) / 255.0
   prior = train.prior_components_fn(model)(params)
-  ours = lambda s: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
-      model, params, batch, rng, prior, config, s, config.eval.is_chunk,
+  chunk = config.eval.is_chunk
+  ours = lambda x, s, key: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
+      model, params, x, key, prior, config, s, chunk,
       include_constant=False)  # as the baseline computes it
-  _, compile_s = timed(lambda: ours(config.eval.is_chunk))
-  log_px, seconds = timed(lambda: ours(FLAGS.samples))
-  ours_per_image = seconds / len(batch)
-  print(f"IS-NLL S={FLAGS.samples}, ours (batch {len(batch)}, chunks of "
-        f"{config.eval.is_chunk} vmapped): {ours_per_image:.3f} s/image, "
-        f"{ours_per_image * TEST_SET / 3600:.2f} h for 10k (compile {compile_s:.1f} s)")
+  _, compile_s = measure.timed(lambda: ours(batch, chunk, rng))
+  seconds = [measure.timed(lambda i=i: ours(batch, chunk, jax.random.fold_in(rng, i)))[1]
+             for i in range(FLAGS.repeats)]
+  flops = measure.model_flops(likelihood.vae_chunk(model, config.likelihood, chunk, False),
+                              params, batch, prior, rng)
+  # One call is `chunk` of the S samples for the whole batch.
+  calls_per_image = len(batch) * chunk / FLAGS.samples
+  results.append(per_image(f"IS-NLL S={FLAGS.samples}, ours (batch {len(batch)}, chunks of "
+                           f"{chunk} vmapped; compile {compile_s:.1f} s)", seconds,
+                           calls_per_image, flops / calls_per_image / 1e9, peak))
 
-  baseline_log_likelihood(model, params, batch[0], rng, config, 200)  # compile
-  start = time.perf_counter()
-  reference = [baseline_log_likelihood(model, params, batch[i], rng, config, FLAGS.samples)
-               for i in range(FLAGS.baseline_images)]
-  base_per_image = (time.perf_counter() - start) / FLAGS.baseline_images
-  print(f"IS-NLL S={FLAGS.samples}, original approach (one image, chunks of 100): "
-        f"{base_per_image:.3f} s/image, {base_per_image * TEST_SET / 3600:.2f} h for 10k")
-  print(f"speed-up {base_per_image / ours_per_image:.1f}x; estimates agree: ours "
-        f"{np.asarray(log_px[:FLAGS.baseline_images]).round(2)}, baseline "
-        f"{np.round(reference, 2)}")
+  base_fn = jax.jit(baseline_chunk(model, config))
+  base_flops = measure.model_flops(baseline_chunk(model, config), params, rng, batch[0])
+  base_fn(params, rng, batch[0])  # compile
+  reference, seconds = zip(*[
+      measure.timed(lambda i=i: baseline_log_likelihood(base_fn, params, batch[i], rng,
+                                                        FLAGS.samples))
+      for i in range(FLAGS.baseline_images)])
+  chunks_per_image = FLAGS.samples / BASELINE_CHUNK
+  results.append(per_image(f"IS-NLL S={FLAGS.samples}, original approach (one image, chunks "
+                           f"of {BASELINE_CHUNK})", list(seconds), 1.0,
+                           base_flops * chunks_per_image / 1e9, peak))
+
+  estimate = ours(batch[:FLAGS.baseline_images], FLAGS.samples, rng)
+  speedup = results[2]["per_image_median_s"] / results[1]["per_image_median_s"]
+  print(f"speed-up {speedup:.1f}x; estimates agree: ours {np.asarray(estimate).round(2)}, "
+        f"baseline {np.round(reference, 2)}")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump({"device": str(jax.devices()[0]), "config": "mnist_vamp",
-                 "metric_pass_s_per_image": seconds_metrics / len(images),
-                 "is_samples": FLAGS.samples, "is_s_per_image": ours_per_image,
-                 "is_compile_s": compile_s, "baseline_s_per_image": base_per_image,
-                 "speedup": base_per_image / ours_per_image,
-                 "log_px_ours": np.asarray(log_px[:FLAGS.baseline_images]).tolist(),
+                 "matmul_peak_gflops": peak, "matmul_gflops": peaks, "results": results,
+                 "speedup": speedup, "log_px_ours": np.asarray(estimate).tolist(),
                  "log_px_baseline": [float(r) for r in reference]}, f, indent=2)
 
 

@@ -4,22 +4,15 @@
 
 Prints one line per config and writes JSON (--out): compile time, median and spread of the
 step time after warm-up, images/s, the step's FLOPs, achieved GFLOP/s and its fraction of a
-float32 matmul peak measured in the same run, peak memory.
-
-The FLOPs are the model's: XLA's count for the same step built with plain `lax` convs
-(vampjax.fast_convs' reference forms), which counts only the kernel taps that meet the
-image. The fast forms do extra work on zero padding and would inflate the rate. The peak is
-the faster of numpy's and XLA's 2048² float32 matmul; numpy's OpenBLAS uses AVX2 kernels
-here and reaches about half of what XLA's does.
+float32 matmul peak measured in the same run, peak memory (how FLOPs and the peak are
+counted: benchmarks/measure.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
-import resource
 import sys
 import time
 
@@ -29,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vampjax import fast_convs, train  # pylint: disable=wrong-import-position
+import measure  # pylint: disable=wrong-import-position
+from vampjax import train  # pylint: disable=wrong-import-position
 from vampjax.vae import build_model  # pylint: disable=wrong-import-position
 
 flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv"],
@@ -38,43 +32,6 @@ flags.DEFINE_integer("steps", 20, "Timed steps after two warm-up steps.")
 flags.DEFINE_integer("num_components", None, "Override K.")
 flags.DEFINE_string("out", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
-  """Float32 matmul rates of numpy and of XLA on this machine: practical peaks."""
-  a = np.random.default_rng(0).standard_normal((n, n), np.float32)
-  xla_matmul, a_device = jax.jit(lambda x: x @ x), jax.numpy.asarray(a)
-  rates = {}
-  for name, fn in (("numpy", lambda: a @ a), ("xla", lambda: xla_matmul(a_device))):
-    _timed(fn)
-    rates[name] = 2 * n ** 3 / min(_timed(fn) for _ in range(repeats)) / 1e9
-  return rates
-
-
-@contextlib.contextmanager
-def reference_convs():
-  """Builds models with the plain `lax` convs (for counting the model's FLOPs)."""
-  names = ("strided_conv", "conv_transpose", "same_conv")
-  saved = {name: getattr(fast_convs, name) for name in names}
-  for name in names:
-    setattr(fast_convs, name, getattr(fast_convs, f"{name}_reference"))
-  try:
-    yield
-  finally:
-    for name, fn in saved.items():
-      setattr(fast_convs, name, fn)
-
-
-def model_flops(config, state, batch, rng) -> float:
-  with reference_convs():
-    step = jax.jit(train.make_train_step(config))
-    return float(step.lower(state, batch, rng).compile().cost_analysis()["flops"])
-
-
-def _timed(fn) -> float:
-  start = time.perf_counter()
-  jax.block_until_ready(fn())
-  return time.perf_counter() - start
 
 
 def benchmark(name: str, steps: int) -> dict:
@@ -93,7 +50,7 @@ def benchmark(name: str, steps: int) -> dict:
   compiled = step_fn.lower(state, batch, rng).compile()
   compile_s = time.perf_counter() - start
   executed_flops = float(compiled.cost_analysis()["flops"])
-  flops = model_flops(config, state, batch, rng)
+  flops = measure.model_flops(train.make_train_step(config), state, batch, rng)
   for _ in range(2):
     state, metrics = step_fn(state, batch, rng)
   jax.block_until_ready(metrics)
@@ -107,17 +64,14 @@ def benchmark(name: str, steps: int) -> dict:
   return {"config": name, "batch_size": config.batch_size, "image": [size, size, channels],
           "prior": config.prior, "num_components": config.num_components,
           "architecture": config.architecture, "compile_s": compile_s,
-          "step_median_s": median, "step_p10_s": float(np.percentile(times, 10)),
-          "step_p90_s": float(np.percentile(times, 90)),
+          **measure.spread(times, "step"),
           "images_per_s": config.batch_size / median, "gflop_per_step": flops / 1e9,
           "executed_gflop_per_step": executed_flops / 1e9,
-          "gflop_per_s": flops / median / 1e9,
-          # Process-wide high-water mark so far (CPU: host memory holds the device buffers).
-          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+          "gflop_per_s": flops / median / 1e9, "peak_rss_mb": measure.peak_rss_mb()}
 
 
 def main(_):
-  peaks = matmul_peak_gflops()
+  peaks = measure.matmul_peak_gflops()
   peak = max(peaks.values())
   print(f"{jax.device_count()} {jax.default_backend()} device(s); float32 2048² matmul: "
         f"numpy {peaks['numpy']:.0f}, XLA {peaks['xla']:.0f} GFLOP/s (peak {peak:.0f})")

@@ -13,10 +13,10 @@ linear map written as a *stride-1* 2×2 convolution over a space-to-depth view o
 where C(w) is the stride-2, padding-1 convolution (PyTorch's Conv2d(4, 2, 1)) and C(w)ᵀ is
 PyTorch's ConvTranspose2d(4, 2, 1). Second, XLA:CPU computes a large kernel gradient on one
 thread; summed over batch chunks, it runs on all cores (`_kernel_grad`), which also serves
-the 3×3 convs. Third, a strided conv over an image (≤ 4 channels: the encoder's first layer,
-the gradient of the decoder's last) runs single-threaded at ~20 GFLOP/s; as 16 strided
-slices and one matmul (`_im2col_strided_conv`) its forward and kernel gradient run on all
-cores. Values equal plain autodiff to float rounding (tests).
+the 3×3 convs. Third, the kernel gradient of a strided conv over an image (≤ 4 channels: the
+encoder's first layer, the gradient of the decoder's last) runs single-threaded at ~20
+GFLOP/s; under differentiation that conv is an im2col matmul (`_im2col_strided_conv`),
+whose gradients run on all cores. Values equal plain autodiff to float rounding (tests).
 """
 
 from __future__ import annotations
@@ -88,11 +88,11 @@ def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
   """∂/∂w <conv(u, w), g>: the kernel gradient of `conv`.
 
   XLA:CPU runs one of these on a single thread and out of cache; as a sum over batch
-  chunks whose activations fit in a core's L2 (~1.5 MB) it runs on all cores, 2–4×
+  chunks whose activations fit in a core's L2 (~1.5 MB) it runs on all cores, 1.5–4.4×
   faster on this 2-core machine for 500+ images of 64×64 (benchmarks/conv_layers.py).
   """
-  chunk_bytes = max(u.nbytes, g.nbytes)
-  chunks = int(min(u.shape[0], _MAX_CHUNKS, -(-chunk_bytes // _CHUNK_BYTES)))
+  total_bytes = max(u.nbytes, g.nbytes)
+  chunks = int(min(u.shape[0], _MAX_CHUNKS, -(-total_bytes // _CHUNK_BYTES)))
   bounds = [round(i * u.shape[0] / chunks) for i in range(chunks + 1)]
   total = None
   for start, stop in zip(bounds[:-1], bounds[1:]):

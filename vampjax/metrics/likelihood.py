@@ -67,10 +67,10 @@ def log_likelihood_constant(likelihood: str, num_pixels: int) -> float:
   return num_pixels * HALF_LOG_2PI if likelihood == "gaussian" else 0.0
 
 
-@functools.lru_cache(maxsize=None)
-def _vae_chunk_fn(model: VAE, likelihood: str, chunk_size: int,
-                  include_constant: bool) -> Callable[..., jax.Array]:
-  """The jitted chunk of `vae_log_likelihood`, one per (model, settings)."""
+def vae_chunk(model: VAE, likelihood: str, chunk_size: int,
+              include_constant: bool) -> Callable[..., jax.Array]:
+  """One chunk of `vae_log_likelihood`: (params, x, prior, key) -> (N,) logsumexp of
+  `chunk_size` log-weights per example. Not jitted (see `_jitted_vae_chunk`)."""
 
   def chunk(params, x, prior, key):
     mu, logvar = model.apply({"params": params}, x, method=VAE.encode)
@@ -86,7 +86,14 @@ def _vae_chunk_fn(model: VAE, likelihood: str, chunk_size: int,
     return chunk_logsumexp(key, lambda k: sample_gaussian(k, mu, logvar),
                            lambda z: gaussian_log_prob(z, mu, logvar), log_joint, chunk_size)
 
-  return jax.jit(chunk)
+  return chunk
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_vae_chunk(model: VAE, likelihood: str, chunk_size: int,
+                      include_constant: bool) -> Callable[..., jax.Array]:
+  """`vae_chunk` jitted once per (model, settings)."""
+  return jax.jit(vae_chunk(model, likelihood, chunk_size, include_constant))
 
 
 def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
@@ -102,7 +109,7 @@ def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
   normalised density; without it, the estimate is of the likelihood as trained.
   """
   chunk_size = _chunk(num_samples, chunk_size)
-  chunk = _vae_chunk_fn(model, config.likelihood, chunk_size, include_constant)
+  chunk = _jitted_vae_chunk(model, config.likelihood, chunk_size, include_constant)
   per_chunk = jnp.stack([chunk(params, x, components, key)
                          for key in jax.random.split(rng, num_samples // chunk_size)])
   return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)

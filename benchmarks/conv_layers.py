@@ -1,0 +1,53 @@
+"""Times the kernel gradients of the encoder's convs at the VampPrior step's size (64 images
+plus K = 500 pseudo-inputs, 64×64), as one call and summed over cache-sized batch chunks
+(`vampjax.fast_convs._kernel_grad`, which the train step uses).
+
+  python benchmarks/conv_layers.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import measure  # pylint: disable=wrong-import-position
+from vampjax import fast_convs  # pylint: disable=wrong-import-position
+
+N = 564
+# (what, input H = W, C_in, C_out, conv)
+LAYERS = [("4×4 stride 2", 32, 32, 64, fast_convs.strided_conv_reference),
+          ("4×4 stride 2", 16, 64, 128, fast_convs.strided_conv_reference),
+          ("4×4 stride 2", 8, 128, 256, fast_convs.strided_conv_reference),
+          ("3×3 (ResNet)", 32, 32, 32, fast_convs.same_conv_reference),
+          ("3×3 (ResNet)", 16, 64, 64, fast_convs.same_conv_reference),
+          ("3×3 (ResNet)", 8, 128, 128, fast_convs.same_conv_reference)]
+
+
+def median_ms(fn, *args, repeats: int = 7) -> float:
+  fn = jax.jit(fn)
+  measure.timed(lambda: fn(*args))
+  return 1e3 * float(np.median([measure.timed(lambda: fn(*args))[1] for _ in range(repeats)]))
+
+
+def main() -> None:
+  rng = np.random.default_rng(0)
+  for what, size, c_in, c_out, conv in LAYERS:
+    window = 4 if conv is fast_convs.strided_conv_reference else 3
+    u = jax.numpy.asarray(rng.standard_normal((N, size, size, c_in)), jax.numpy.float32)
+    kernel = jax.numpy.asarray(rng.standard_normal((window, window, c_in, c_out)),
+                               jax.numpy.float32)
+    g = jax.numpy.asarray(rng.standard_normal(conv(u, kernel).shape), jax.numpy.float32)
+    one_call = lambda u, g, k, conv=conv: jax.vjp(lambda w: conv(u, w), k)[1](g)[0]
+    chunked = lambda u, g, k, conv=conv: fast_convs._kernel_grad(u, g, k, conv)  # pylint: disable=protected-access
+    single, split = median_ms(one_call, u, g, kernel), median_ms(chunked, u, g, kernel)
+    print(f"{what} {size}×{size}×{c_in} -> {c_out}, {N} images: kernel gradient "
+          f"one call {single:.0f} ms, chunked {split:.0f} ms ({single / split:.1f}×)", flush=True)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,74 @@
+"""What the benchmarks share: timing with spread, the matmul peak, the model's FLOPs, memory.
+
+The FLOPs are the model's: XLA's count for a program built with plain `lax` convs
+(vampjax.fast_convs' reference forms), which counts only the kernel taps that meet the
+image. The fast forms also work on zero padding and would inflate the rate. The peak is the
+faster of numpy's and XLA's 2048² float32 matmul; numpy's OpenBLAS uses AVX2 kernels on
+this machine and reaches about half of what XLA's does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vampjax import fast_convs  # pylint: disable=wrong-import-position
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+  """(fn(), seconds), waiting for the result."""
+  start = time.perf_counter()
+  result = jax.block_until_ready(fn())
+  return result, time.perf_counter() - start
+
+
+def spread(seconds: list[float], prefix: str) -> dict[str, float]:
+  """Median, 10th and 90th percentile of repeated timings."""
+  return {f"{prefix}_median_s": float(np.median(seconds)),
+          f"{prefix}_p10_s": float(np.percentile(seconds, 10)),
+          f"{prefix}_p90_s": float(np.percentile(seconds, 90))}
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+  """Float32 matmul rates of numpy and of XLA on this machine: practical peaks."""
+  a = np.random.default_rng(0).standard_normal((n, n), np.float32)
+  xla_matmul, a_device = jax.jit(lambda x: x @ x), jax.numpy.asarray(a)
+  rates = {}
+  for name, fn in (("numpy", lambda: a @ a), ("xla", lambda: xla_matmul(a_device))):
+    timed(fn)
+    rates[name] = 2 * n ** 3 / min(timed(fn)[1] for _ in range(repeats)) / 1e9
+  return rates
+
+
+@contextlib.contextmanager
+def reference_convs():
+  """Builds models with the plain `lax` convs (for counting the model's FLOPs)."""
+  names = ("strided_conv", "conv_transpose", "same_conv")
+  saved = {name: getattr(fast_convs, name) for name in names}
+  for name in names:
+    setattr(fast_convs, name, getattr(fast_convs, f"{name}_reference"))
+  try:
+    yield
+  finally:
+    for name, fn in saved.items():
+      setattr(fast_convs, name, fn)
+
+
+def model_flops(fn: Callable[..., Any], *args) -> float:
+  """The model's FLOPs of fn(*args): fn (not yet jitted) traced with the plain convs."""
+  with reference_convs():
+    return float(jax.jit(fn).lower(*args).compile().cost_analysis()["flops"])
+
+
+def peak_rss_mb() -> float:
+  """The process's high-water mark so far (on CPU, host memory holds the device buffers)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
