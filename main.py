@@ -14,7 +14,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from vampjax import config_validation, modes, sharding
+from vampjax import config_validation, modes, sharding, xla_cpu
 from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
 from vampjax.data import DataError
@@ -45,6 +45,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  xla_cpu.use_fast_cpu_kernels()  # before JAX's backend starts
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   # A persistent compilation cache: a repeated run skips XLA compilation (seconds on CPU).

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import measure  # pylint: disable=wrong-import-position
-from vampjax import train  # pylint: disable=wrong-import-position
+from vampjax import train, xla_cpu  # pylint: disable=wrong-import-position
 from vampjax.vae import build_model  # pylint: disable=wrong-import-position
 
 flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv"],
@@ -71,6 +71,7 @@ def benchmark(name: str, steps: int) -> dict:
 
 
 def main(_):
+  xla_cpu.use_fast_cpu_kernels()  # as main.py runs
   peaks = measure.matmul_peak_gflops()
   peak = max(peaks.values())
   print(f"{jax.device_count()} {jax.default_backend()} device(s); float32 2048² matmul: "

@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny configs, and a socket guard so no test can reach the network."""
+"""Shared fixtures: tiny configs, and a socket guard so no test can reach the network.
+
+Tests run with the XLA:CPU settings of main.py (vampjax.xla_cpu).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,9 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 from configs import default  # pylint: disable=wrong-import-position
+from vampjax import xla_cpu  # pylint: disable=wrong-import-position
+
+xla_cpu.use_fast_cpu_kernels()  # the XLA:CPU settings main.py runs with
 
 jax.config.update("jax_compilation_cache_dir",
                   os.path.join(ROOT, ".pytest_cache", "xla"))

@@ -8,7 +8,9 @@ the single-device step, measured as ||a − b|| / ||b||.
 Leaves initialised to zero (biases) are the exception, checked entry-wise instead: after
 one Adam step each entry is lr·g/(|g| + 1e-8), so where |g| is near Adam's eps the entry
 moves with float32 rounding of g, and the leaf's own norm (≈ lr·√n) is no scale to measure
-that against. Their gradients are still held to 1e-5. Only single steps are compared:
+that against. For the same reason the entry-wise bound (a quarter of lr) skips entries
+whose reference gradient is below 100·eps (seen: one ResNet kernel entry 0.37·lr apart
+under XLA's own conv kernels). All gradients are still held to 1e-5. Only single steps are compared:
 over several steps a ReLU input within ~1e-7 of zero can flip with the summation order
 and change a gradient entry outright (seen: one decoder unit at 5e-8), so trajectories
 are compared by their losses.
@@ -50,16 +52,22 @@ def global_rel(got: list, want: list) -> float:
   return float(np.sqrt(num / sum(np.sum(np.asarray(b, np.float64) ** 2) for b in want)))
 
 
-def assert_same_step(got: list, want: list, init: list, learning_rate: float,
+ADAM_EPS = 1e-8
+ROUNDING_DRIVEN_GRAD = 100 * ADAM_EPS  # below this |g|, Adam's first step follows g's rounding
+
+
+def assert_same_step(got: list, want: list, init: list, grads: list, learning_rate: float,
                      label: str) -> None:
   """Parameters after one step: within RTOL of the reference over the whole tree, within
-  10·RTOL on every leaf not initialised to zero, and no entry off by a quarter of one Adam
-  step (lr per entry); see the module docstring for why leaves and entries get slack."""
+  10·RTOL on every leaf not initialised to zero, and no entry whose reference gradient is
+  above ROUNDING_DRIVEN_GRAD off by a quarter of one Adam step (lr per entry); see the
+  module docstring for why leaves and entries get slack."""
   assert global_rel(got, want) < RTOL, (label, global_rel(got, want))
-  for a, b, a0 in zip(got, want, init, strict=True):
+  for a, b, a0, g in zip(got, want, init, grads, strict=True):
     if np.any(a0):
       assert rel(a, b) < 10 * RTOL, (label, rel(a, b))
-    assert np.max(np.abs(a - b)) < 0.25 * learning_rate, (label, np.max(np.abs(a - b)))
+    off = np.where(np.abs(g) >= ROUNDING_DRIVEN_GRAD, np.abs(a - b), 0.0)
+    assert np.max(off) < 0.25 * learning_rate, (label, np.max(off))
 
 
 def assert_same_gradient(got: list, want: list, label: str) -> None:
@@ -151,7 +159,7 @@ def test_sharded_step_equals_single_device_step(run, case):
   init = jax.tree.leaves(checks.initial_state(config).params)
   p1, p8 = (checks.load_leaves(out / f"{case}_params_{s}.npz") for s in ("1", "8"))
   g1, g8 = (checks.load_leaves(out / f"{case}_grads_{s}.npz") for s in ("1", "8"))
-  assert_same_step(p8, p1, init, config.learning_rate, case)
+  assert_same_step(p8, p1, init, g1, config.learning_rate, case)
   assert_same_gradient(g8, g1, case)
 
 
@@ -222,9 +230,10 @@ def test_two_processes_take_the_single_device_step(run):
   config = checks.case_config("vamp_conv")
   init = jax.tree.leaves(checks.initial_state(config).params)
   want = checks.load_leaves(out / "vamp_conv_params_1.npz")
+  grads = checks.load_leaves(out / "vamp_conv_grads_1.npz")
   for i in range(2):
     got = checks.load_leaves(out / f"multiprocess_params_{i}.npz")
-    assert_same_step(got, want, init, config.learning_rate, f"process {i}")
+    assert_same_step(got, want, init, grads, config.learning_rate, f"process {i}")
 
 
 def test_initialize_distributed_is_a_no_op_unless_asked(monkeypatch):
@@ -267,8 +276,8 @@ def test_accumulating_4_micro_batches_equals_one_big_batch():
 
   (p1, g1), (p4, g4) = step_and_grad(1), step_and_grad(4)
   init = jax.tree.leaves(state.params)
-  assert_same_step(jax.tree.leaves(p4), jax.tree.leaves(p1), init, config.learning_rate,
-                   "accumulation")
+  assert_same_step(jax.tree.leaves(p4), jax.tree.leaves(p1), init, jax.tree.leaves(g1),
+                   config.learning_rate, "accumulation")
   assert_same_gradient(jax.tree.leaves(g4), jax.tree.leaves(g1), "accumulation")
 
 
