@@ -16,7 +16,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import measure  # pylint: disable=wrong-import-position
-from vampjax import fast_convs  # pylint: disable=wrong-import-position
+from vampjax import fast_convs, xla_cpu  # pylint: disable=wrong-import-position
 
 N = 564
 # (what, input H = W, C_in, C_out, conv)
@@ -35,6 +35,7 @@ def median_ms(fn, *args, repeats: int = 7) -> float:
 
 
 def main() -> None:
+  xla_cpu.use_fast_cpu_kernels()  # as main.py runs
   rng = np.random.default_rng(0)
   for what, size, c_in, c_out, conv in LAYERS:
     window = 4 if conv is fast_convs.strided_conv_reference else 3

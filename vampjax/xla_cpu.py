@@ -4,7 +4,7 @@ JAX 0.10's XLA:CPU hands convolutions and fused elementwise reductions to YNNPAC
 2-core AVX-512 CPU of benchmarks/results those run slower than XLA's own kernels: the 4×4
 stride-2 conv forward 2.4× (90 → 38 ms for 564 images of 32×32×32) and the fused
 reconstruction-loss reduction of the importance-sampled NLL 45× (49 → 1.1 ms), while
-matmuls keep their speed. With YNNPACK fusions off, the study's train steps take 10–20%
+matmuls keep their speed. With YNNPACK fusions off, the study's train steps take 9–21%
 less time and the NLL 16% less (README, Performance).
 """
 
