@@ -2,21 +2,21 @@
 3×3 stride-1 conv of the residual blocks.
 
 On XLA:CPU, the input gradient of a strided convolution — which is also the forward pass of
-a transposed convolution — lowers to a convolution with a dilated input that runs 5–20×
-slower than the forward pass (e.g. 243 ms against 12 ms for 600×4×4×128 → 256). The same
-linear map written as a *stride-1* 2×2 convolution over a space-to-depth view of the input
-(`_space_to_depth_conv`) has a fast adjoint. So both layers use a `jax.custom_vjp`:
+a transposed convolution — lowers to a convolution with a dilated input that runs up to
+15× slower than the form below (2.0 s against 0.14 s for 5000 inputs of 2×2×256 →
+4×4×128). The same linear map written as a *stride-1* 2×2 convolution over a
+space-to-depth view of the input (`_space_to_depth_conv`) has a fast adjoint. So both
+layers use a `jax.custom_vjp`:
 
     down   y = C(w) u          dy/du = C(w)ᵀ (via the space-to-depth form),  dw: plain
     up     y = C(w)ᵀ x         dx = C(w) g (plain strided conv),             dw: plain
 
 where C(w) is the stride-2, padding-1 convolution (PyTorch's Conv2d(4, 2, 1)) and C(w)ᵀ is
-PyTorch's ConvTranspose2d(4, 2, 1). Second, XLA:CPU computes a large kernel gradient on one
-thread; summed over batch chunks, it runs on all cores (`_kernel_grad`), which also serves
-the 3×3 convs. Third, the kernel gradient of a strided conv over an image (≤ 4 channels: the
-encoder's first layer, the gradient of the decoder's last) runs single-threaded at ~20
-GFLOP/s; under differentiation that conv is an im2col matmul (`_im2col_strided_conv`),
-whose gradients run on all cores. Values equal plain autodiff to float rounding (tests).
+PyTorch's ConvTranspose2d(4, 2, 1). Second, a large kernel gradient runs faster as a sum
+over cache-sized batch chunks (`_kernel_grad`), which also serves the 3×3 convs. Values
+equal plain autodiff to float rounding (tests). Timings are with XLA's own CPU kernels
+(`vampjax.xla_cpu`); an im2col form of the 3-channel first conv, which helped under
+YNNPACK's kernels, gains nothing under them.
 """
 
 from __future__ import annotations
@@ -34,30 +34,6 @@ def strided_conv_reference(u: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w) u: the 4×4 stride-2 padding-1 conv, (N, 2H, 2W, C_in) -> (N, H, W, C_out)."""
   return jax.lax.conv_general_dilated(u, kernel, (2, 2), ((1, 1), (1, 1)),
                                       dimension_numbers=_DIMENSION_NUMBERS)
-
-
-_IM2COL_MAX_CHANNELS = 4  # input channels up to which the strided conv is a matmul
-
-
-def _im2col_strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
-  """C(w) u as one matmul over its 4×4 patches (for few input channels).
-
-  The patch of output (y, x) is padded rows 2y..2y+3 = rows p of 2×2 blocks y+i (tap a =
-  2i + p), likewise for columns: four shifted views of the blocks, no per-tap slicing.
-  """
-  n, h, w, c = u.shape
-  blocks = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (0, 0))).reshape(n, h // 2 + 1, 2, w // 2 + 1, 2, c)
-  views = jnp.stack([blocks[:, i:i + h // 2, :, j:j + w // 2] for i in (0, 1) for j in (0, 1)],
-                    axis=3).reshape(n, h // 2, 2, 2, 2, w // 2, 2, c)  # (n, y, p, i, j, x, q, c)
-  patches = views.transpose(0, 1, 5, 3, 2, 4, 6, 7).reshape(n, h // 2, w // 2, 16 * c)
-  return jnp.dot(patches, kernel.reshape(16 * c, -1))
-
-
-def _strided(u: jax.Array, kernel: jax.Array) -> jax.Array:
-  """C(w) u by whichever form is fast on XLA:CPU for u's channel count."""
-  if u.shape[-1] <= _IM2COL_MAX_CHANNELS:
-    return _im2col_strided_conv(u, kernel)
-  return strided_conv_reference(u, kernel)
 
 
 def _space_to_depth_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -84,12 +60,13 @@ _MAX_CHUNKS = 64
 
 
 def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
-                 conv: Callable[[jax.Array, jax.Array], jax.Array] = _strided) -> jax.Array:
+                 conv: Callable[[jax.Array, jax.Array], jax.Array] = strided_conv_reference
+                 ) -> jax.Array:
   """∂/∂w <conv(u, w), g>: the kernel gradient of `conv`.
 
-  XLA:CPU runs one of these on a single thread and out of cache; as a sum over batch
-  chunks whose activations fit in a core's L2 (~1.5 MB) it runs on all cores, 1.5–4.4×
-  faster on this 2-core machine for 500+ images of 64×64 (benchmarks/conv_layers.py).
+  Summed over batch chunks whose activations fit in a core's L2 (~1.5 MB), it runs
+  1.0–1.4× faster per layer on this 2-core machine for 500+ images of 64×64
+  (benchmarks/conv_layers.py) and takes 17% off the celeba_vamp_conv step.
   """
   total_bytes = max(u.nbytes, g.nbytes)
   chunks = int(min(u.shape[0], _MAX_CHUNKS, -(-total_bytes // _CHUNK_BYTES)))
@@ -102,30 +79,13 @@ def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
   return total
 
 
+@jax.custom_vjp
 def strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w) u with fast gradients. kernel: (4, 4, C_in, C_out)."""
-  if u.shape[-1] <= _IM2COL_MAX_CHANNELS:
-    return _image_strided_conv(u, kernel)
-  return _strided_conv_custom_vjp(u, kernel)
-
-
-@jax.custom_vjp
-def _image_strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
-  """For an image input: XLA's conv when not differentiated (faster for inference on 500+
-  images); under differentiation, the im2col matmul and its autodiff gradients."""
   return strided_conv_reference(u, kernel)
 
 
-_image_strided_conv.defvjp(lambda u, k: jax.vjp(_im2col_strided_conv, u, k),
-                           lambda vjp, g: vjp(g))
-
-
-@jax.custom_vjp
-def _strided_conv_custom_vjp(u: jax.Array, kernel: jax.Array) -> jax.Array:
-  return strided_conv_reference(u, kernel)
-
-
-_strided_conv_custom_vjp.defvjp(
+strided_conv.defvjp(
     lambda u, k: (strided_conv_reference(u, k), (u, k)),
     lambda res, g: (_adjoint(g, res[1]), _kernel_grad(res[0], g, res[1])))
 
@@ -149,7 +109,7 @@ def conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 conv_transpose.defvjp(
     lambda x, k: (_adjoint(x, k), (x, k)),
-    lambda res, g: (_strided(g, res[1]), _kernel_grad(g, res[0], res[1])))
+    lambda res, g: (strided_conv_reference(g, res[1]), _kernel_grad(g, res[0], res[1])))
 
 
 def same_conv_reference(u: jax.Array, kernel: jax.Array) -> jax.Array:
