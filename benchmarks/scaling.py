@@ -146,6 +146,8 @@ def main() -> None:
   args = parser.parse_args()
   size = "small" if args.small else "full"
   if args.worker:
+    from vampjax import xla_cpu  # pylint: disable=g-import-not-at-top
+    xla_cpu.use_fast_cpu_kernels()  # as main.py runs, before JAX starts in this process
     print(json.dumps(worker(args.worker, size, args.repeats)))
     return
   rows = []
