@@ -30,8 +30,7 @@ LAYERS = [("4×4 stride 2", 32, 32, 64, fast_convs.strided_conv_reference),
 
 def median_ms(fn, *args, repeats: int = 7) -> float:
   fn = jax.jit(fn)
-  measure.timed(lambda: fn(*args))
-  return 1e3 * float(np.median([measure.timed(lambda: fn(*args))[1] for _ in range(repeats)]))
+  return 1e3 * measure.median_seconds(lambda: fn(*args), repeats)
 
 
 def main() -> None:

@@ -81,7 +81,8 @@ def per_image(name: str, seconds: list[float], images_per_call: float, gflop: fl
           f"({100 * record['fraction_of_peak']:.0f}% of peak), " if gflop is not None else "")
   print(f"{name}: {record['per_image_median_s'] * 1e3:.1f} ms/image (p10 "
         f"{record['per_image_p10_s'] * 1e3:.1f}, p90 {record['per_image_p90_s'] * 1e3:.1f}), "
-        f"{record['seconds_for_10k'] / 3600:.2f} h for 10k, {rate}peak RSS {record['peak_rss_mb']:.0f} MB",
+        f"{record['seconds_for_10k'] / 3600:.2f} h for 10k, {rate}"
+        f"peak RSS {record['peak_rss_mb']:.0f} MB",
         flush=True)
   return record
 

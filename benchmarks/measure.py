@@ -31,6 +31,12 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
   return result, time.perf_counter() - start
 
 
+def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
+  """Median seconds of `repeats` calls of fn, after one untimed call (compile, warm-up)."""
+  timed(fn)
+  return float(np.median([timed(fn)[1] for _ in range(repeats)]))
+
+
 def spread(seconds: list[float], prefix: str) -> dict[str, float]:
   """Median, 10th and 90th percentile of repeated timings."""
   return {f"{prefix}_median_s": float(np.median(seconds)),

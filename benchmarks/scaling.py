@@ -27,10 +27,11 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import measure  # pylint: disable=wrong-import-position
 
 SIZES = {"full": {"num_components": 1000, "batch_size": 64},
          "small": {"num_components": 256, "batch_size": 32}}
@@ -41,17 +42,6 @@ def _config(num_components: int, batch_size: int, prior: str = "vamp"):
   config = celeba_vamp_conv.get_config()
   config.num_components, config.batch_size, config.prior = num_components, batch_size, prior
   return config
-
-
-def _median_time(fn: Callable[[], Any], repeats: int) -> float:
-  import jax  # pylint: disable=g-import-not-at-top
-  jax.block_until_ready(fn())  # warm-up
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return sorted(times)[len(times) // 2]
 
 
 def _flops(compiled) -> float:
@@ -97,18 +87,19 @@ def worker(n: int, size: str, repeats: int) -> dict:
   prior, step, state, batch, rng = _programs(_config(k, b), mesh)
   result["prior_flops"] = _flops(prior.lower(state.params).compile())
   result["step_flops"] = _flops(step.lower(state, batch, rng).compile())
-  result["prior_wall_s"] = _median_time(lambda: prior(state.params), repeats)
-  result["step_wall_s"] = _median_time(lambda: step(state, batch, rng)[1]["loss"], repeats)
+  result["prior_wall_s"] = measure.median_seconds(lambda: prior(state.params), repeats)
+  result["step_wall_s"] = measure.median_seconds(lambda: step(state, batch, rng)[1]["loss"],
+                                                 repeats)
   _, step, state, batch, rng = _programs(_config(k, b, "standard"), mesh)
   result["standard_step_flops"] = _flops(step.lower(state, batch, rng).compile())
   # One device's share, on one device: ⌈K/n⌉ pseudo-inputs and B/n images.
   with jax.default_device(jax.devices()[0]):
     prior, step, state, batch, rng = _programs(_config(-(-k // n), b // n), None)
-    result["prior_device_s"] = _median_time(lambda: prior(state.params), repeats)
-    result["step_device_s"] = _median_time(lambda: step(state, batch, rng)[1]["loss"],
-                                           repeats)
+    result["prior_device_s"] = measure.median_seconds(lambda: prior(state.params), repeats)
+    result["step_device_s"] = measure.median_seconds(
+        lambda: step(state, batch, rng)[1]["loss"], repeats)
     _, step, state, batch, rng = _programs(_config(k, b // n, "standard"), None)
-    result["standard_step_device_s"] = _median_time(
+    result["standard_step_device_s"] = measure.median_seconds(
         lambda: step(state, batch, rng)[1]["loss"], repeats)
   return result
 

@@ -64,8 +64,8 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
 
   step = jax.jit(lambda p, lp, b, m, r, c: _posterior_quantities(
       model, p, lp, b, m, r, c, beta, config, nets))
-  is_step = (lambda p, b, r, c: likelihood.vae_log_likelihood(
-      model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True))
+  is_step = lambda p, b, r, c: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
+      model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True)
 
   totals: dict[str, float] = {}
   mus, count, timing = [], 0, {"metrics": 0.0, "is_nll": 0.0}
