@@ -65,8 +65,9 @@ def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
   """∂/∂w <conv(u, w), g>: the kernel gradient of `conv`.
 
   Summed over batch chunks whose activations fit in a core's L2 (~1.5 MB), it runs
-  1.0–1.4× faster per layer on this 2-core machine for 500+ images of 64×64
-  (benchmarks/conv_layers.py) and takes 17% off the celeba_vamp_conv step.
+  0.9–1.4× as fast per layer in isolation on this 2-core machine for 500+ images of 64×64
+  (benchmarks/conv_layers.py, varying run to run) and takes 17% off the celeba_vamp_conv
+  step, where other work shares the cores.
   """
   total_bytes = max(u.nbytes, g.nbytes)
   chunks = int(min(u.shape[0], _MAX_CHUNKS, -(-total_bytes // _CHUNK_BYTES)))
