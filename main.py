@@ -10,11 +10,17 @@ no checkpoint) print one line and exit with status 2; nothing already written is
 import os
 import sys
 
+from vampjax import xla_cpu
+
+if __name__ == "__main__":
+  xla_cpu.restart_with_huge_pages()  # may re-execute this command: before the heavy imports
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from vampjax import config_validation, modes, sharding, xla_cpu
+from vampjax import config_validation, modes, sharding
 from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
 from vampjax.data import DataError

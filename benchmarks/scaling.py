@@ -138,7 +138,8 @@ def main() -> None:
   size = "small" if args.small else "full"
   if args.worker:
     from vampjax import xla_cpu  # pylint: disable=g-import-not-at-top
-    xla_cpu.use_fast_cpu_kernels()  # as main.py runs, before JAX starts in this process
+    xla_cpu.restart_with_huge_pages()  # as main.py runs, before JAX starts in this process
+    xla_cpu.use_fast_cpu_kernels()
     print(json.dumps(worker(args.worker, size, args.repeats)))
     return
   rows = []

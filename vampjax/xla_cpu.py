@@ -1,4 +1,8 @@
-"""XLA:CPU settings under which vampjax's programs run fastest; set before JAX starts.
+"""Process settings under which XLA:CPU runs vampjax's programs fastest; set before JAX starts.
+
+Two settings, both measured on the 2-core AVX-512 CPU of benchmarks/results:
+
+YNNPACK fusions off (`use_fast_cpu_kernels`).
 
 JAX 0.10's XLA:CPU hands convolutions and fused elementwise reductions to YNNPACK. On the
 2-core AVX-512 CPU of benchmarks/results those run slower than XLA's own kernels: the 4×4
@@ -6,13 +10,25 @@ stride-2 conv forward 2.4× (90 → 38 ms for 564 images of 32×32×32) and the 
 reconstruction-loss reduction of the importance-sampled NLL 45× (49 → 1.1 ms), while
 matmuls keep their speed. With YNNPACK fusions off, the study's train steps take 9–21%
 less time and the NLL 16% less (README, Performance).
+
+Transparent huge pages for malloc (`restart_with_huge_pages`). XLA:CPU keeps its buffers in
+glibc's malloc, which on a kernel whose THP setting is `madvise` gets 4 KiB pages; the
+convolutions then spend their time on TLB misses, and more so once other work has
+fragmented the heap (loading MNIST made the mnist_vamp decoder 30% slower, at random).
+glibc's `glibc.malloc.hugetlb=1` tunable makes malloc ask for huge pages: the celeba
+conv steps take 16–19% less time, mnist_vamp 6% (benchmarks/train_step.py). glibc reads
+tunables only at process start, hence the restart.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import sys
 
 YNN_FUSIONS_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb"
+THP_SETTING_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
 def use_fast_cpu_kernels() -> None:
@@ -24,3 +40,34 @@ def use_fast_cpu_kernels() -> None:
   flags = os.environ.get("XLA_FLAGS", "")
   if YNN_FUSIONS_FLAG not in flags:
     os.environ["XLA_FLAGS"] = f"{flags} {YNN_FUSIONS_FLAG}=".strip()
+
+
+def huge_page_tunables(tunables: str, thp_setting: str) -> str | None:
+  """GLIBC_TUNABLES with malloc's huge pages added, or None where that changes nothing.
+
+  tunables: the current GLIBC_TUNABLES ("" if unset); a user's own hugetlb value wins.
+  thp_setting: the kernel's THP file, e.g. "always [madvise] never". Only `madvise`
+  needs malloc's request: `always` gives huge pages anyway, `never` refuses them.
+  """
+  if HUGE_PAGE_TUNABLE in tunables or "[madvise]" not in thp_setting:
+    return None
+  return ":".join(filter(None, [tunables, f"{HUGE_PAGE_TUNABLE}=1"]))
+
+
+def restart_with_huge_pages() -> None:
+  """Re-executes this process's command line with malloc's huge pages, where they help.
+
+  Call it first in a script's `__main__`, before anything is printed or written: the
+  process is replaced. Nothing happens off Linux/glibc, where the kernel has no THP
+  setting, or where GLIBC_TUNABLES already names the tunable (set it to 0 to opt out).
+  """
+  if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+    return
+  try:
+    with open(THP_SETTING_FILE, encoding="ascii") as f:
+      thp_setting = f.read()
+  except OSError:
+    return
+  tunables = huge_page_tunables(os.environ.get("GLIBC_TUNABLES", ""), thp_setting)
+  if tunables is not None:
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, "GLIBC_TUNABLES": tunables})
