@@ -46,6 +46,27 @@ def test_forward_matches_lax_conv_transpose(inputs):
   np.testing.assert_allclose(conv_transpose(x, kernel), expected, rtol=1e-5, atol=1e-5)
 
 
+# (input shape, C_out): the space-to-depth form, the dense form (2×2 and 1×1 inputs) and
+# the scatter form (one output channel).
+SHAPES_OF_EACH_FORM = [((2, 4, 5, 3), 6), ((3, 2, 2, 5), 4), ((2, 1, 1, 3), 2),
+                       ((2, 3, 4, 5), 1)]
+
+
+@pytest.mark.parametrize("x_shape,c_out", SHAPES_OF_EACH_FORM)
+def test_each_forward_form_matches_definition_and_autodiff(x_shape, c_out):
+  kx, kw, kt = jax.random.split(jax.random.key(5), 3)
+  x = jax.random.normal(kx, x_shape)
+  kernel = jax.random.normal(kw, (4, 4, c_out, x_shape[-1]))
+  np.testing.assert_allclose(conv_transpose(x, kernel),
+                             naive_conv_transpose(np.asarray(x), np.asarray(kernel)),
+                             rtol=1e-5, atol=1e-5)
+  target = jax.random.normal(kt, (x_shape[0], 2 * x_shape[1], 2 * x_shape[2], c_out))
+  fast = jax.grad(_loss(conv_transpose, target), argnums=(0, 1))(x, kernel)
+  reference = jax.grad(_loss(conv_transpose_reference, target), argnums=(0, 1))(x, kernel)
+  for got, want in zip(fast, reference):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+
+
 def naive_strided_conv(u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
   """PyTorch Conv2d(k=4, s=2, p=1) by its definition: out[i, j] = Σ_ab u[2i−1+a, 2j−1+b]·w[a, b]."""
   padded = np.pad(u, ((0, 0), (1, 1), (1, 1), (0, 0)))
