@@ -46,10 +46,11 @@ def test_forward_matches_lax_conv_transpose(inputs):
   np.testing.assert_allclose(conv_transpose(x, kernel), expected, rtol=1e-5, atol=1e-5)
 
 
-# (input shape, C_out): the space-to-depth form, the dense form (2×2 and 1×1 inputs) and
-# the scatter form (one output channel).
-SHAPES_OF_EACH_FORM = [((2, 4, 5, 3), 6), ((3, 2, 2, 5), 4), ((2, 1, 1, 3), 2),
-                       ((2, 3, 4, 5), 1)]
+# (input shape, C_out) of each forward form: space-to-depth (also for a small batch of 2×2
+# inputs), dense (batches of 2×2 or 1×1 inputs as large as the dense matrix is high) and
+# scatter (one output channel).
+SHAPES_OF_EACH_FORM = [((2, 4, 5, 3), 6), ((3, 2, 2, 5), 4), ((20, 2, 2, 5), 4),
+                       ((3, 1, 1, 3), 2), ((2, 3, 4, 5), 1)]
 
 
 @pytest.mark.parametrize("x_shape,c_out", SHAPES_OF_EACH_FORM)
@@ -91,7 +92,9 @@ def test_transposed_gradients_match_autodiff(inputs):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5), (9, 8, 8, 2)])
+# (3, 4, 4, 1) and (2, 2, 2, 3) take the dense form; (2, 8, 6, 1) the scatter input gradient.
+@pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5), (9, 8, 8, 2),
+                                   (2, 2, 2, 3), (2, 8, 6, 1)])
 @pytest.mark.parametrize("split", [False, True])
 def test_strided_conv_values_and_gradients(shape, split, monkeypatch):
   if split:  # the kernel gradient summed over (uneven) batch chunks

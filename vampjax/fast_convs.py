@@ -13,8 +13,9 @@ layers use a `jax.custom_vjp`:
 
 where C(w) is the stride-2, padding-1 convolution (PyTorch's Conv2d(4, 2, 1)) and C(w)ᵀ is
 PyTorch's ConvTranspose2d(4, 2, 1). Two shapes of C(w)ᵀ x run faster in other forms
-(`_adjoint_fastest`): a 2×2 input as one dense matmul, one output channel as a matmul per
-input pixel whose patches are then summed. Second, a large kernel gradient runs faster as a
+(`_adjoint_fastest`): a large batch of 2×2 inputs as a matmul by C(w)ᵀ's dense matrix
+(the importance-sampled NLL's decoder); into one channel as a matmul per input pixel
+whose patches are then summed. Second, a large kernel gradient runs faster as a
 sum over cache-sized batch chunks (`_kernel_grad`), which also serves the 3×3 convs. Values
 equal plain autodiff to float rounding (tests). Timings are with XLA's own CPU kernels
 (`vampjax.xla_cpu`); an im2col form of the 3-channel first conv, which helped under
@@ -58,8 +59,8 @@ def _adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return u
 
 
-def _transposed_taps(size: int) -> np.ndarray:
-  """(size, 2·size, 4) one-hot: input i reaches output o = 2i + a − 1 through tap a."""
+def _taps(size: int) -> np.ndarray:
+  """(size, 2·size, 4) one-hot: C(w)ᵀ takes input i to output o = 2i + a − 1 by tap a."""
   taps = np.zeros((size, 2 * size, 4), np.float32)
   for i in range(size):
     for a in range(4):
@@ -69,12 +70,13 @@ def _transposed_taps(size: int) -> np.ndarray:
 
 
 def _dense_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """C(w)ᵀ x as one matmul by its (H·W·C_in, 4H·W·C_out) matrix, the kernel's entries
-  placed by `_transposed_taps`: for the 2×2 input of MNIST's first decoder layer that
-  matrix is 56% non-zero, and the matmul runs at 2.2× the conv's speed."""
+  """C(w)ᵀ x as one matmul by its (H·W·C_in, 4·H·W·C_out) matrix, the kernel's entries
+  placed by `_taps`. From a 2×2 input the matrix is 56% non-zero and the matmul runs at
+  2.2× the speed of the space-to-depth form, but building the matrix costs as much as
+  the matmul of a few hundred inputs."""
   n, h, w, c = x.shape
-  matrix = jnp.einsum("ioa,jpb,abdc->ijcopd", _transposed_taps(h).astype(kernel.dtype),
-                      _transposed_taps(w).astype(kernel.dtype), kernel)
+  taps_h, taps_w = (_taps(size).astype(kernel.dtype) for size in (h, w))
+  matrix = jnp.einsum("ioa,jpb,abdc->ijcopd", taps_h, taps_w, kernel)
   return (x.reshape(n, -1) @ matrix.reshape(h * w * c, -1)).reshape(
       n, 2 * h, 2 * w, kernel.shape[2])
 
@@ -105,7 +107,8 @@ def _scatter_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 def _adjoint_fastest(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w)ᵀ x in the form that runs fastest for its shape (benchmarks/conv_layers.py)."""
-  if x.shape[1] * x.shape[2] <= 4:
+  n, h, w, c = x.shape
+  if h * w <= 4 and n >= h * w * c:  # a batch at least the matrix's height repays it
     return _dense_adjoint(x, kernel)
   if kernel.shape[2] == 1:
     return _scatter_adjoint(x, kernel)
@@ -145,7 +148,7 @@ def strided_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
 
 strided_conv.defvjp(
     lambda u, k: (strided_conv_reference(u, k), (u, k)),
-    lambda res, g: (_adjoint(g, res[1]), _kernel_grad(res[0], g, res[1])))
+    lambda res, g: (_adjoint_fastest(g, res[1]), _kernel_grad(res[0], g, res[1])))
 
 
 def conv_transpose_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:

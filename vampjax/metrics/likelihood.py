@@ -4,8 +4,8 @@
 
 The estimator takes log-density functions, so it is tested on a linear-Gaussian model
 whose marginal likelihood is known in closed form and then applied to the VAE. The S
-samples are drawn in chunks (lax.map over chunks, vmap within one) so that memory holds
-chunk × batch decodes, not S × batch.
+samples are drawn in chunks, and the densities get a whole chunk at once, so that memory
+holds chunk × batch decodes, not S × batch, and the decoder sees them as one batch.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from vampjax import objective, priors
 from vampjax.distributions import gaussian_log_prob, sample_gaussian
 from vampjax.vae import VAE
 
-# z (N, D) -> (N,): the densities one importance sample needs, for a batch of N examples.
+# z (..., N, D) -> (..., N): the densities importance samples need, for N examples.
 LogDensity = Callable[[jax.Array], jax.Array]
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -49,13 +49,10 @@ def _chunk(num_samples: int, chunk_size: int) -> int:
 
 def chunk_logsumexp(key: jax.Array, sample_q: Callable[[jax.Array], jax.Array],
                     log_q: LogDensity, log_joint: LogDensity, chunk_size: int) -> jax.Array:
-  """(N,): logsumexp of the log-weights of `chunk_size` samples, vmapped."""
-
-  def log_weight(sample_key):
-    z = sample_q(sample_key)
-    return log_joint(z) - log_q(z)
-
-  return jax.nn.logsumexp(jax.vmap(log_weight)(jax.random.split(key, chunk_size)), axis=0)
+  """(N,): logsumexp of the log-weights of `chunk_size` samples, one key each; the
+  densities get them all, (chunk_size, N, D)."""
+  z = jax.vmap(sample_q)(jax.random.split(key, chunk_size))
+  return jax.nn.logsumexp(log_joint(z) - log_q(z), axis=0)
 
 
 def log_likelihood_constant(likelihood: str, num_pixels: int) -> float:
@@ -76,12 +73,14 @@ def vae_chunk(model: VAE, likelihood: str, chunk_size: int,
     mu, logvar = model.apply({"params": params}, x, method=VAE.encode)
     constant = log_likelihood_constant(likelihood, math.prod(x.shape[1:]))
 
-    def log_joint(z):
-      logits = model.apply({"params": params}, z, method=VAE.decode)
-      log_px = -objective.reconstruction_loss(x, logits, likelihood)
+    def log_joint(z):  # (chunk, N, D) -> (chunk, N), decoded as one batch of chunk·N
+      flat = z.reshape(-1, z.shape[-1])
+      logits = model.apply({"params": params}, flat, method=VAE.decode)
+      targets = jnp.broadcast_to(x, (len(z), *x.shape)).reshape(logits.shape)
+      log_px = -objective.reconstruction_loss(targets, logits, likelihood)
       if include_constant:
         log_px -= constant
-      return log_px + priors.log_prob(z, *prior)
+      return (log_px + priors.log_prob(flat, *prior)).reshape(z.shape[:-1])
 
     return chunk_logsumexp(key, lambda k: sample_gaussian(k, mu, logvar),
                            lambda z: gaussian_log_prob(z, mu, logvar), log_joint, chunk_size)
