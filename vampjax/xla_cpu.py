@@ -70,4 +70,7 @@ def restart_with_huge_pages() -> None:
     return
   tunables = huge_page_tunables(os.environ.get("GLIBC_TUNABLES", ""), thp_setting)
   if tunables is not None:
-    os.execve(sys.executable, sys.orig_argv, {**os.environ, "GLIBC_TUNABLES": tunables})
+    try:
+      os.execve(sys.executable, sys.orig_argv, {**os.environ, "GLIBC_TUNABLES": tunables})
+    except OSError:
+      pass  # not restartable (e.g. an embedded interpreter): run on with 4 KiB pages
