@@ -40,6 +40,11 @@ def importance_log_likelihood(rng: jax.Array, sample_q: Callable[[jax.Array], ja
   per_chunk = jax.lax.map(
       lambda key: chunk_logsumexp(key, sample_q, log_q, log_joint, chunk_size),
       jax.random.split(rng, num_samples // chunk_size))  # (C, N)
+  return _log_mean_weight(per_chunk, num_samples)
+
+
+def _log_mean_weight(per_chunk: jax.Array, num_samples: int) -> jax.Array:
+  """log (1/S) Σ_s w_s from each chunk's logsumexp of its log-weights: (C, N) -> (N,)."""
   return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
 
 
@@ -111,7 +116,7 @@ def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
   chunk = _jitted_vae_chunk(model, config.likelihood, chunk_size, include_constant)
   per_chunk = jnp.stack([chunk(params, x, components, key)
                          for key in jax.random.split(rng, num_samples // chunk_size)])
-  return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
+  return _log_mean_weight(per_chunk, num_samples)
 
 
 def bits_per_dim(nll_nats: jax.Array | float, num_dims: int) -> jax.Array | float:
