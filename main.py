@@ -13,7 +13,7 @@ import sys
 from vampjax import xla_cpu
 
 if __name__ == "__main__":
-  xla_cpu.restart_with_huge_pages()  # may re-execute this command: before the heavy imports
+  xla_cpu.configure_process()  # may re-execute this command: before the heavy imports
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app, flags, logging
@@ -51,7 +51,6 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  xla_cpu.use_fast_cpu_kernels()  # before JAX's backend starts
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   # A persistent compilation cache: a repeated run skips XLA compilation (seconds on CPU).

@@ -34,8 +34,7 @@ def median_ms(fn, *args, repeats: int = 7) -> float:
 
 
 def main() -> None:
-  xla_cpu.restart_with_huge_pages()  # as main.py runs
-  xla_cpu.use_fast_cpu_kernels()
+  xla_cpu.configure_process()  # as main.py runs
   rng = np.random.default_rng(0)
   for what, size, c_in, c_out, conv in LAYERS:
     window = 4 if conv is fast_convs.strided_conv_reference else 3

@@ -88,8 +88,7 @@ def per_image(name: str, seconds: list[float], images_per_call: float, gflop: fl
 
 
 def main(_):
-  xla_cpu.restart_with_huge_pages()  # as main.py runs
-  xla_cpu.use_fast_cpu_kernels()
+  xla_cpu.configure_process()  # as main.py runs
   peaks = measure.matmul_peak_gflops()
   peak = max(peaks.values())
   print(f"float32 2048² matmul: numpy {peaks['numpy']:.0f}, XLA {peaks['xla']:.0f} GFLOP/s")

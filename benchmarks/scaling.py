@@ -138,8 +138,7 @@ def main() -> None:
   size = "small" if args.small else "full"
   if args.worker:
     from vampjax import xla_cpu  # pylint: disable=g-import-not-at-top
-    xla_cpu.restart_with_huge_pages()  # as main.py runs, before JAX starts in this process
-    xla_cpu.use_fast_cpu_kernels()
+    xla_cpu.configure_process()  # as main.py runs, before JAX starts in this process
     print(json.dumps(worker(args.worker, size, args.repeats)))
     return
   rows = []

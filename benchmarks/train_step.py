@@ -71,8 +71,7 @@ def benchmark(name: str, steps: int) -> dict:
 
 
 def main(_):
-  xla_cpu.restart_with_huge_pages()  # as main.py runs
-  xla_cpu.use_fast_cpu_kernels()
+  xla_cpu.configure_process()  # as main.py runs
   peaks = measure.matmul_peak_gflops()
   peak = max(peaks.values())
   print(f"{jax.device_count()} {jax.default_backend()} device(s); float32 2048² matmul: "

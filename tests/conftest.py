@@ -1,6 +1,6 @@
 """Shared fixtures: tiny configs, and a socket guard so no test can reach the network.
 
-Tests run with the XLA:CPU settings of main.py (vampjax.xla_cpu).
+Tests run with XLA's own CPU kernels, as main.py does (vampjax.xla_cpu).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if ROOT not in sys.path:
 from configs import default  # pylint: disable=wrong-import-position
 from vampjax import xla_cpu  # pylint: disable=wrong-import-position
 
-xla_cpu.use_fast_cpu_kernels()  # the XLA:CPU settings main.py runs with
+xla_cpu.use_fast_cpu_kernels()  # XLA's own CPU kernels, as main.py (no huge-page restart)
 
 jax.config.update("jax_compilation_cache_dir",
                   os.path.join(ROOT, ".pytest_cache", "xla"))

@@ -92,9 +92,10 @@ def test_transposed_gradients_match_autodiff(inputs):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
-# (3, 4, 4, 1) and (2, 2, 2, 3) take the dense form; (2, 8, 6, 1) the scatter input gradient.
+# Input gradient forms: (3, 4, 4, 1) and (2, 8, 6, 1) scatter (one input channel); (8, 2, 2, 3)
+# dense (a 1×1 output, batch ≥ the matrix's height); the others space-to-depth.
 @pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5), (9, 8, 8, 2),
-                                   (2, 2, 2, 3), (2, 8, 6, 1)])
+                                   (2, 2, 2, 3), (2, 8, 6, 1), (8, 2, 2, 3)])
 @pytest.mark.parametrize("split", [False, True])
 def test_strided_conv_values_and_gradients(shape, split, monkeypatch):
   if split:  # the kernel gradient summed over (uneven) batch chunks

@@ -4,12 +4,12 @@ Two settings, both measured on the 2-core AVX-512 CPU of benchmarks/results:
 
 YNNPACK fusions off (`use_fast_cpu_kernels`).
 
-JAX 0.10's XLA:CPU hands convolutions and fused elementwise reductions to YNNPACK. On the
-2-core AVX-512 CPU of benchmarks/results those run slower than XLA's own kernels: the 4×4
-stride-2 conv forward 2.4× (90 → 38 ms for 564 images of 32×32×32) and the fused
-reconstruction-loss reduction of the importance-sampled NLL 45× (49 → 1.1 ms), while
-matmuls keep their speed. With YNNPACK fusions off, the study's train steps take 9–21%
-less time and the NLL 16% less (README, Performance).
+JAX 0.10's XLA:CPU hands convolutions and fused elementwise reductions to YNNPACK. There
+they run slower than XLA's own kernels: the 4×4 stride-2 conv forward 2.4× (90 → 38 ms for
+564 images of 32×32×32) and the fused reconstruction-loss reduction of the
+importance-sampled NLL 45× (49 → 1.1 ms), while matmuls keep their speed. With YNNPACK
+fusions off, the study's train steps take 9–21% less time and the NLL 16% less (README,
+Performance).
 
 Transparent huge pages for malloc (`restart_with_huge_pages`). XLA:CPU keeps its buffers in
 glibc's malloc, which on a kernel whose THP setting is `madvise` gets 4 KiB pages; the
@@ -29,6 +29,13 @@ import sys
 YNN_FUSIONS_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb"
 THP_SETTING_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def configure_process() -> None:
+  """Both settings, as `main.py` and the benchmarks run: call it first in a script's
+  `__main__` (see `restart_with_huge_pages`)."""
+  restart_with_huge_pages()
+  use_fast_cpu_kernels()
 
 
 def use_fast_cpu_kernels() -> None:
