@@ -46,11 +46,12 @@ def test_forward_matches_lax_conv_transpose(inputs):
   np.testing.assert_allclose(conv_transpose(x, kernel), expected, rtol=1e-5, atol=1e-5)
 
 
-# (input shape, C_out) of each forward form: space-to-depth (also for a small batch of 2×2
-# inputs), dense (batches of 2×2 or 1×1 inputs as large as the dense matrix is high) and
-# scatter (one output channel).
-SHAPES_OF_EACH_FORM = [((2, 4, 5, 3), 6), ((3, 2, 2, 5), 4), ((20, 2, 2, 5), 4),
-                       ((3, 1, 1, 3), 2), ((2, 3, 4, 5), 1)]
+# (input shape, C_out) of each forward form (`fast_convs._adjoint_fastest`): cropped (at
+# most 4 input pixels), scatter (up to 4×4, or one output channel), row conv (up to 8×8)
+# and space-to-depth (larger).
+SHAPES_OF_EACH_FORM = [((3, 2, 2, 5), 4), ((3, 1, 1, 3), 2), ((2, 1, 3, 4), 3),
+                       ((2, 3, 4, 5), 6), ((2, 9, 7, 3), 1), ((2, 4, 5, 3), 6),
+                       ((2, 8, 6, 3), 2), ((2, 10, 9, 3), 5)]
 
 
 @pytest.mark.parametrize("x_shape,c_out", SHAPES_OF_EACH_FORM)
