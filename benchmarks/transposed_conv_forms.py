@@ -65,8 +65,8 @@ def main() -> None:
     forms = {name: fn for name, fn in FORMS.items() if name != "cropped" or size <= 2}
     seconds = compare(forms, (x, kernel))
     picked = fast_convs._adjoint_form(x.shape, c_out)
-    cells = [f"{'*' if forms[name] is picked else ' '}{name} {1e3 * min(s):.1f}/{1e3 * np.median(s):.1f}"
-             for name, s in seconds.items()]
+    cells = [f"{'*' if forms[name] is picked else ' '}{name} "
+             f"{1e3 * min(s):.1f}/{1e3 * np.median(s):.1f}" for name, s in seconds.items()]
     print(f"{where:26s} {n:5d}×{size}×{size}×{c_in} -> {c_out:3d}  ms min/median: "
           + ", ".join(cells), flush=True)
 

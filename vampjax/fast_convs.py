@@ -14,10 +14,10 @@ layers use a `jax.custom_vjp`:
 where C(w) is the stride-2, padding-1 convolution (PyTorch's Conv2d(4, 2, 1)) and C(w)ᵀ is
 PyTorch's ConvTranspose2d(4, 2, 1). Below 16×16 inputs, other forms of C(w)ᵀ x beat the
 space-to-depth one, whose 2×2 conv over the (H+1)² blocks of an H×H input computes
-(H+1)²/H² of the products (`_adjoint_form`): at most 4 pixels, one matmul per pixel by only the taps that
-meet the output; up to 4×4 (or into one channel), one matmul for every pixel's 4×4 patch,
-the patches then summed 2 apart; up to 8×8, the row taps summed by a 2×1 conv and the
-column taps after it. Second, a large kernel gradient runs faster as a
+(H+1)²/H² of the products (`_adjoint_form`): at most 4 pixels, one matmul per pixel by
+only the taps that meet the output; up to 4×4 (or into one channel), one matmul for every
+pixel's 4×4 patch, the patches then summed 2 apart; up to 8×8, the row taps summed by a
+2×1 conv and the column taps after it. Second, a large kernel gradient runs faster as a
 sum over cache-sized batch chunks (`_kernel_grad`), which also serves the 3×3 convs. Values
 equal plain autodiff to float rounding (tests). Timings are with XLA's own CPU kernels
 (`vampjax.xla_cpu`); an im2col form of the 3-channel first conv, which helped under
