@@ -30,6 +30,7 @@ flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv
                   "Config modules under configs/.")
 flags.DEFINE_integer("steps", 20, "Timed steps after two warm-up steps.")
 flags.DEFINE_integer("num_components", None, "Override K.")
+flags.DEFINE_integer("grad_accum_steps", None, "Override the micro-batches per step.")
 flags.DEFINE_string("out", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 
@@ -38,6 +39,8 @@ def benchmark(name: str, steps: int) -> dict:
   config = importlib.import_module(f"configs.{name}").get_config()
   if FLAGS.num_components:
     config.num_components = FLAGS.num_components
+  if FLAGS.grad_accum_steps:
+    config.grad_accum_steps = FLAGS.grad_accum_steps
   model = build_model(config)
   size, channels = config.data.image_size, config.data.channels
   batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
@@ -63,7 +66,8 @@ def benchmark(name: str, steps: int) -> dict:
   median = float(np.median(times))
   return {"config": name, "batch_size": config.batch_size, "image": [size, size, channels],
           "prior": config.prior, "num_components": config.num_components,
-          "architecture": config.architecture, "compile_s": compile_s,
+          "architecture": config.architecture, "grad_accum_steps": config.grad_accum_steps,
+          "compile_s": compile_s,
           **measure.spread(times, "step"),
           "images_per_s": config.batch_size / median, "gflop_per_step": flops / 1e9,
           "executed_gflop_per_step": executed_flops / 1e9,
