@@ -40,11 +40,6 @@ def importance_log_likelihood(rng: jax.Array, sample_q: Callable[[jax.Array], ja
   per_chunk = jax.lax.map(
       lambda key: chunk_logsumexp(key, sample_q, log_q, log_joint, chunk_size),
       jax.random.split(rng, num_samples // chunk_size))  # (C, N)
-  return _log_mean_weight(per_chunk, num_samples)
-
-
-def _log_mean_weight(per_chunk: jax.Array, num_samples: int) -> jax.Array:
-  """log (1/S) Σ_s w_s from each chunk's logsumexp of its log-weights: (C, N) -> (N,)."""
   return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
 
 
@@ -74,6 +69,7 @@ def vae_estimate(model: VAE, likelihood: str, num_samples: int, chunk_size: int,
   """`importance_log_likelihood` under the VAE: (params, x, rng, prior) -> (N,). x is
   encoded once; each chunk's samples are decoded as one batch of chunk × N. Not jitted
   (see `vae_log_likelihood`)."""
+
   def estimate(params, x, rng, prior):
     mu, logvar = model.apply({"params": params}, x, method=VAE.encode)
     constant = log_likelihood_constant(likelihood, math.prod(x.shape[1:]))
