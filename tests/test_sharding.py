@@ -33,7 +33,7 @@ import pytest
 from tests import sharding_checks as checks
 from tests.conftest import tiny_config
 from vampjax import config_validation, objective, sharding, train
-from vampjax.vae import build_model
+from vampjax.vae import VAE, build_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "sharding_checks.py")
@@ -254,31 +254,35 @@ def test_put_batch_splits_rows_over_the_mesh():
 
 def test_accumulating_4_micro_batches_equals_one_big_batch():
   """One device: the same step with grad_accum_steps = 4 and = 1 (the same noise, since it
-  is drawn for the whole batch before the split), and the accumulated gradient itself."""
+  is drawn for the whole batch before the split), and the accumulated gradient itself, with
+  the pseudo-inputs encoded per micro-batch and once (`prior_fn`)."""
   batch = np.random.default_rng(0).uniform(size=(8, 32, 32, 1)).astype(np.float32)
   config = tiny_config(num_components=6, pseudo_init="random")
   state, model = checks.initial_state(config), build_model(config)
+  prior_fn = lambda p: model.apply({"params": p}, method=VAE.prior_components)
 
-  def step_and_grad(num):
+  def step_and_grads(num):
     def fn(state, x, rng):
       noise = objective.sample_noise(rng, config, x.shape[0])
 
-      def loss_fn(p, x, eps):
-        terms = objective.loss_terms(model.apply({"params": p}, x, eps), x,
+      def loss_fn(p, x, eps, prior):
+        terms = objective.loss_terms(model.apply({"params": p}, x, eps, prior), x,
                                      jnp.float32(1.0), config)
         return jnp.mean(terms["loss"]), terms
 
       step = train.make_train_step(tiny_config(num_components=6, pseudo_init="random",
                                                grad_accum_steps=num))
       new, _ = step(state, x, rng)
-      return new.params, train.accumulated_grad(loss_fn, state.params, x, noise, num)[0]
+      return new.params, [train.accumulated_grad(loss_fn, state.params, x, noise, num, fn)[0]
+                          for fn in (None, prior_fn)]
     return jax.device_get(jax.jit(fn)(state, batch, jax.random.key(1)))
 
-  (p1, g1), (p4, g4) = step_and_grad(1), step_and_grad(4)
+  (p1, (g1, _)), (p4, g4s) = step_and_grads(1), step_and_grads(4)
   init = jax.tree.leaves(state.params)
   assert_same_step(jax.tree.leaves(p4), jax.tree.leaves(p1), init, jax.tree.leaves(g1),
                    config.learning_rate, "accumulation")
-  assert_same_gradient(jax.tree.leaves(g4), jax.tree.leaves(g1), "accumulation")
+  for g4 in g4s:
+    assert_same_gradient(jax.tree.leaves(g4), jax.tree.leaves(g1), "accumulation")
 
 
 def test_config_rejects_a_batch_that_does_not_split_over_devices_and_micro_batches():

@@ -94,32 +94,51 @@ def micro_batches(tree: Any, num: int, axis: int = 0) -> Any:
 
 
 def accumulated_grad(loss_fn: Callable, params: Any, batch: jax.Array, noise: jax.Array,
-                     num_micro_batches: int) -> tuple[Any, Metrics]:
+                     num_micro_batches: int,
+                     prior_fn: Callable[[Any], priors.Mixture] | None = None
+                     ) -> tuple[Any, Metrics]:
   """Gradient of the mean loss over the batch, computed over micro-batches in a scan.
 
+  loss_fn(params, x, noise, prior) -> (mean loss, terms); prior None: the model's own.
   With equal micro-batches the mean of their mean-loss gradients is the whole batch's
-  gradient: only memory changes, not the result. On XLA:CPU the scan is unrolled: inside
-  a loop its conv kernel gradients run 20–100× slower (celeba_vae_conv with 2 micro-batches
-  took 2.2 s a step, 0.092 s unrolled; `benchmarks/train_step.py --grad_accum_steps=2`),
-  at the cost of some of the memory saved (the VampPrior step's peak RSS 2.9 GB against
-  2.2 GB scanned and 1.6 GB without micro-batches).
+  gradient: only memory changes, not the result. With `prior_fn` (params -> the
+  VampPrior's components), the pseudo-inputs are encoded once per step rather than once
+  per micro-batch: the micro-batches' gradients with respect to the components are
+  summed and sent back through that one encoding (the chain rule; the same gradient).
+
+  On XLA:CPU the scan is unrolled: inside a loop its conv kernel gradients run 20–100×
+  slower (celeba_vae_conv with 2 micro-batches took 2.2 s a step, 0.092 s unrolled;
+  `benchmarks/train_step.py --grad_accum_steps=2`), at the cost of some of the memory saved.
   """
   grad_fn = jax.grad(loss_fn, has_aux=True)
   if num_micro_batches == 1:
-    return grad_fn(params, batch, noise)
+    return grad_fn(params, batch, noise, None)
+
+  if prior_fn is None:
+    components, prior_vjp, as_prior = (), None, lambda c: None
+  else:
+    def components_and_mask(p):
+      mixture = prior_fn(p)
+      return (mixture.mu, mixture.logvar), mixture.mask
+
+    components, prior_vjp, mask = jax.vjp(components_and_mask, params, has_aux=True)
+    as_prior = lambda c: priors.Mixture(*c, mask)
+  # d/d(params, components) of one micro-batch's loss; () components: no second gradient.
+  micro_grad = jax.grad(lambda p, c, x, eps: loss_fn(p, x, eps, as_prior(c)),
+                        argnums=(0, 1), has_aux=True)
 
   def body(carry, micro):
-    grads, terms = grad_fn(params, *micro)
+    grads, terms = micro_grad(params, components, *micro)
     return jax.tree.map(jnp.add, carry, grads), terms
 
-  zeros = jax.tree.map(jnp.zeros_like, params)
+  zeros = jax.tree.map(jnp.zeros_like, (params, components))
   micro = (micro_batches(batch, num_micro_batches), micro_batches(noise, num_micro_batches, 1))
-  grads, terms = jax.lax.scan(body, zeros, micro, unroll=jax.default_backend() == "cpu")
+  (grads, component_grads), terms = jax.lax.scan(body, zeros, micro,
+                                                 unroll=jax.default_backend() == "cpu")
+  if prior_vjp is not None:
+    grads = jax.tree.map(jnp.add, grads, prior_vjp(component_grads)[0])
   grads = jax.tree.map(lambda g: g / num_micro_batches, grads)
   return grads, jax.tree.map(lambda t: t.reshape(-1), terms)
-
-
-GUARDED_TERMS = ("loss", "reconstruction", "kl", "grad_norm")
 
 
 def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
@@ -134,13 +153,15 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
     beta = jnp.asarray(beta_at(state.step), jnp.float32)
     noise = objective.sample_noise(rng, config, batch.shape[0])
 
-    def loss_fn(params, x, eps):
-      out = state.apply_fn({"params": params}, x, eps)
+    def loss_fn(params, x, eps, prior):
+      out = state.apply_fn({"params": params}, x, eps, prior)
       terms = objective.loss_terms(out, x, beta, config)
       return jnp.mean(terms["loss"]), terms
 
+    prior_fn = (lambda p: state.apply_fn({"params": p}, method=VAE.prior_components)
+                ) if config.prior == "vamp" else None
     grads, terms = accumulated_grad(loss_fn, state.params, batch, noise,
-                                    config.grad_accum_steps)
+                                    config.grad_accum_steps, prior_fn)
     metrics = _batch_metrics(terms, beta)
     metrics["grad_norm"] = optax.tree.norm(grads)
     metrics["finite"] = jnp.all(jnp.isfinite(jnp.stack([metrics[t] for t in GUARDED_TERMS])))
