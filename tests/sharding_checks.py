@@ -43,8 +43,11 @@ jax.config.update("jax_compilation_cache_dir", os.path.join(ROOT, ".pytest_cache
 
 # One train step per case: config overrides and the batch size (K = 6: not a multiple of 8).
 STEP_CASES = {
-    f"{prior}_{arch}": ({"prior": prior, "architecture": arch}, 8)
-    for prior in ("standard", "vamp") for arch in ("conv", "resnet")
+    **{f"{prior}_{arch}": ({"prior": prior, "architecture": arch}, 8)
+       for prior in ("standard", "vamp") for arch in ("conv", "resnet")},
+    # Two micro-batches of one image per device, the pseudo-inputs encoded once per step.
+    "vamp_conv_2_micro_batches": ({"prior": "vamp", "architecture": "conv",
+                                   "grad_accum_steps": 2}, 16),
 }
 PRIOR_K = 12  # padded to 16 on 8 devices
 FLOPS_K = 64
