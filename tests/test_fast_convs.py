@@ -93,10 +93,11 @@ def test_transposed_gradients_match_autodiff(inputs):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
-# Input gradient forms: (3, 4, 4, 1) and (2, 8, 6, 1) scatter (one input channel); (8, 2, 2, 3)
-# dense (a 1×1 output, batch ≥ the matrix's height); the others space-to-depth.
+# Input gradient forms (`_adjoint_form` of the output's shape): cropped for (3, 4, 4, 1),
+# (2, 2, 2, 3), (8, 2, 2, 3); scatter for (9, 8, 8, 2), (2, 8, 6, 1); row conv for
+# (2, 8, 10, 3), (1, 16, 8, 5); space-to-depth for (2, 18, 16, 3).
 @pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5), (9, 8, 8, 2),
-                                   (2, 2, 2, 3), (2, 8, 6, 1), (8, 2, 2, 3)])
+                                   (2, 2, 2, 3), (2, 8, 6, 1), (8, 2, 2, 3), (2, 18, 16, 3)])
 @pytest.mark.parametrize("split", [False, True])
 def test_strided_conv_values_and_gradients(shape, split, monkeypatch):
   if split:  # the kernel gradient summed over (uneven) batch chunks
