@@ -95,7 +95,8 @@ def test_transposed_gradients_match_autodiff(inputs):
 
 # Input gradient forms (`_adjoint_form` of the output's shape): cropped for (3, 4, 4, 1),
 # (2, 2, 2, 3), (8, 2, 2, 3); scatter for (9, 8, 8, 2), (2, 8, 6, 1); row conv for
-# (2, 8, 10, 3), (1, 16, 8, 5); space-to-depth for (2, 18, 16, 3).
+# (2, 8, 10, 3), (1, 16, 8, 5); space-to-depth for (2, 18, 16, 3). The forward and kernel
+# gradient take the space-to-depth form for ≤ 4 channels, XLA's strided conv for (1, 16, 8, 5).
 @pytest.mark.parametrize("shape", [(2, 8, 10, 3), (3, 4, 4, 1), (1, 16, 8, 5), (9, 8, 8, 2),
                                    (2, 2, 2, 3), (2, 8, 6, 1), (8, 2, 2, 3), (2, 18, 16, 3)])
 @pytest.mark.parametrize("split", [False, True])
