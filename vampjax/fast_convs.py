@@ -18,10 +18,12 @@ space-to-depth one, whose 2×2 conv over the (H+1)² blocks of an H×H input com
 only the taps that meet the output; up to 4×4 (or into one channel), one matmul for every
 pixel's 4×4 patch, the patches then summed 2 apart; up to 8×8, the row taps summed by a
 2×1 conv and the column taps after it. Second, a large kernel gradient runs faster as a
-sum over cache-sized batch chunks (`_kernel_grad`), which also serves the 3×3 convs. Values
-equal plain autodiff to float rounding (tests). Timings are with XLA's own CPU kernels
-(`vampjax.xla_cpu`); an im2col form of the 3-channel first conv, which helped under
-YNNPACK's kernels, gains nothing under them.
+sum over cache-sized batch chunks (`_kernel_grad`), which also serves the 3×3 convs. Third,
+C(w) u itself on images of at most 4 channels (the first conv) runs faster as a stride-1
+2×2 conv over u's space-to-depth view (`_strided_form`). Values equal plain autodiff to
+float rounding (tests). Timings are with XLA's own CPU kernels (`vampjax.xla_cpu`); an
+im2col form of the first conv, which helped under YNNPACK's kernels, gains nothing under
+them.
 """
 
 from __future__ import annotations
