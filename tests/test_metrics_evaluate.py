@@ -31,10 +31,12 @@ def _run(setup, batch_size):
   return evaluate.evaluate(model, params, images, config, jax.random.key(1))
 
 
-def test_each_image_counted_once(setup):
+def test_each_image_counted_once(setup, capsys):
   config, model, params, images = setup
   results = _run(setup, batch_size=8)
   assert results["num_examples"] == NUM_IMAGES
+  progress = capsys.readouterr().err  # the progress bar over the 2 batches
+  assert "eval: 100%" in progress and "2/2" in progress
   x = pipeline.to_float(images)
   mu = np.asarray(model.apply({"params": params}, x, method=VAE.encode)[0])
   recon = np.asarray(jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode)))

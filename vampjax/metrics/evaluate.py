@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from tqdm import tqdm
 
 from vampjax import data, priors, sharding, train
 from vampjax.data import pipeline
@@ -70,7 +71,10 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   totals: dict[str, float] = {}
   mus, count, timing = [], 0, {"metrics": 0.0, "is_nll": 0.0}
   is_total = 0.0
-  for i, (batch, mask) in enumerate(pipeline.eval_batches(images, config.batch_size)):
+  batches = tqdm(pipeline.eval_batches(images, config.batch_size),
+                 total=-(-len(images) // config.batch_size), desc="eval", unit="batch",
+                 dynamic_ncols=True, disable=jax.process_index() != 0)
+  for i, (batch, mask) in enumerate(batches):
     batch, mask = sharding.put_batch((batch, mask), mesh)
     batch_rng, is_rng = jax.random.split(jax.random.fold_in(rng, i))
     start = time.perf_counter()
