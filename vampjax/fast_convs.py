@@ -244,46 +244,42 @@ def _same_conv_bwd(res, g):
 same_conv.defvjp(lambda u, k: (same_conv_reference(u, k), (u, k)), _same_conv_bwd)
 
 
-def _layer(module: nn.Module, u: jax.Array, conv: Callable[[jax.Array, jax.Array], jax.Array],
-           kernel_shape: tuple[int, ...],
-           kernel_init: Callable = nn.initializers.lecun_normal()) -> jax.Array:
-  """conv(u, kernel) + bias, with the module's parameters and compute dtype."""
-  kernel = module.param("kernel", kernel_init, kernel_shape)
-  bias = module.param("bias", nn.initializers.zeros_init(), (module.features,))
-  return conv(u.astype(module.dtype), kernel.astype(module.dtype)) + bias.astype(module.dtype)
+class _ConvLayer(nn.Module):
+  """A conv + bias with the module's parameters and compute dtype; subclasses pick the conv."""
+
+  features: int
+  dtype: jnp.dtype = jnp.float32
+
+  def _conv_plus_bias(self, u: jax.Array, conv: Callable[[jax.Array, jax.Array], jax.Array],
+                      kernel_shape: tuple[int, ...],
+                      kernel_init: Callable = nn.initializers.lecun_normal()) -> jax.Array:
+    kernel = self.param("kernel", kernel_init, kernel_shape)
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    return conv(u.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
 
 
-class Conv3x3(nn.Module):
+class Conv3x3(_ConvLayer):
   """A 3×3 stride-1 'same' conv + bias, as `nn.Conv(features, (3, 3), padding=1)`."""
 
-  features: int
-  dtype: jnp.dtype = jnp.float32
-
   @nn.compact
   def __call__(self, u: jax.Array) -> jax.Array:
-    return _layer(self, u, same_conv, (3, 3, u.shape[-1], self.features))
+    return self._conv_plus_bias(u, same_conv, (3, 3, u.shape[-1], self.features))
 
 
-class Conv2xDown(nn.Module):
+class Conv2xDown(_ConvLayer):
   """Halves H and W: 4×4 stride-2 padding-1 conv + bias (Flax `nn.Conv`'s initialisers)."""
 
-  features: int
-  dtype: jnp.dtype = jnp.float32
-
   @nn.compact
   def __call__(self, u: jax.Array) -> jax.Array:
-    return _layer(self, u, strided_conv, (4, 4, u.shape[-1], self.features))
+    return self._conv_plus_bias(u, strided_conv, (4, 4, u.shape[-1], self.features))
 
 
-class ConvTranspose2x(nn.Module):
+class ConvTranspose2x(_ConvLayer):
   """Doubles H and W: 4×4 stride-2 padding-1 transposed conv (PyTorch semantics) + bias."""
-
-  features: int
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     # Fan-in is the input channels times the kernel area, as for PyTorch's layer.
     init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform",
                                             in_axis=(0, 1, 3), out_axis=2)
-    return _layer(self, x, conv_transpose, (4, 4, self.features, x.shape[-1]), init)
+    return self._conv_plus_bias(x, conv_transpose, (4, 4, self.features, x.shape[-1]), init)
