@@ -9,8 +9,9 @@ terms; its FLOPs are not counted: LPIPS runs outside XLA's cost analysis) and (b
 importance-sampled NLL with S = 5000: ours (a batch of images encoded once, each chunk of
 samples decoded as one batch; timed over --timed_chunks chunks) against the original
 VampPrior code's approach (one image at a time, its samples in chunks of 100 through the
-whole model), and extrapolates to the 10k test set. Both estimates are computed in full for the baseline's images, which
-must agree. The parameters are a fresh init: the cost does not depend on training.
+whole model), and extrapolates to the 10k test set. Both estimates are computed in full
+for the baseline's images, which must agree. The parameters are a fresh init: the cost
+does not depend on training.
 """
 
 from __future__ import annotations

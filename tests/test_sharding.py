@@ -33,7 +33,7 @@ import pytest
 from tests import sharding_checks as checks
 from tests.conftest import tiny_config
 from vampjax import config_validation, objective, sharding, train
-from vampjax.vae import VAE, build_model
+from vampjax.vae import build_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "sharding_checks.py")
@@ -259,7 +259,6 @@ def test_accumulating_4_micro_batches_equals_one_big_batch():
   batch = np.random.default_rng(0).uniform(size=(8, 32, 32, 1)).astype(np.float32)
   config = tiny_config(num_components=6, pseudo_init="random")
   state, model = checks.initial_state(config), build_model(config)
-  prior_fn = lambda p: model.apply({"params": p}, method=VAE.prior_components)
 
   def step_and_grads(num):
     def fn(state, x, rng):
@@ -274,7 +273,7 @@ def test_accumulating_4_micro_batches_equals_one_big_batch():
                                                grad_accum_steps=num))
       new, _ = step(state, x, rng)
       return new.params, [train.accumulated_grad(loss_fn, state.params, x, noise, num, fn)[0]
-                          for fn in (None, prior_fn)]
+                          for fn in (None, checks.prior_fn(model))]
     return jax.device_get(jax.jit(fn)(state, batch, jax.random.key(1)))
 
   (p1, (g1, _)), (p4, g4s) = step_and_grads(1), step_and_grads(4)

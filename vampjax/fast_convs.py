@@ -52,9 +52,16 @@ def _space_to_depth_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
   padded = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (0, 0)))
   blocks = padded.reshape(n, h // 2 + 1, 2, w // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5)
   blocks = blocks.reshape(n, h // 2 + 1, w // 2 + 1, 4 * c)
-  folded = kernel.reshape(2, 2, 2, 2, c, -1).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, -1)
-  return jax.lax.conv_general_dilated(blocks, folded, (1, 1), "VALID",
+  return jax.lax.conv_general_dilated(blocks, _folded_kernel(kernel), (1, 1), "VALID",
                                       dimension_numbers=_DIMENSION_NUMBERS)
+
+
+def _folded_kernel(kernel: jax.Array) -> jax.Array:
+  """The 4×4 kernel (4, 4, C_in, C_out) as the 2×2 kernel (2, 2, 4·C_in, C_out) of the
+  space-to-depth view: tap (2A+a, 2B+b) goes to block tap (A, B), channel (a, b, c)."""
+  c_in = kernel.shape[2]
+  return kernel.reshape(2, 2, 2, 2, c_in, -1).transpose(0, 2, 1, 3, 4, 5).reshape(
+      2, 2, 4 * c_in, -1)
 
 
 def _strided_form(u_shape: tuple[int, ...]) -> Callable[[jax.Array, jax.Array], jax.Array]:
@@ -69,10 +76,9 @@ def _adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
   kernel, into (H+1)×(W+1) blocks of 2×2 pixels, then cropped by 1. Written out rather
   than by `jax.linear_transpose`, whose conv runs 3.6× slower inside a loop (a scan of
   micro-batches, the NLL's map over chunks)."""
-  n, h, w, c = x.shape
+  n, h, w, _ = x.shape
   c_in = kernel.shape[2]
-  folded = kernel.reshape(2, 2, 2, 2, c_in, c).transpose(0, 2, 1, 3, 4, 5)
-  flipped = folded.reshape(2, 2, 4 * c_in, c)[::-1, ::-1].transpose(0, 1, 3, 2)
+  flipped = _folded_kernel(kernel)[::-1, ::-1].transpose(0, 1, 3, 2)
   blocks = jax.lax.conv_general_dilated(x, flipped, (1, 1), ((1, 1), (1, 1)),
                                         dimension_numbers=_DIMENSION_NUMBERS)
   pixels = blocks.reshape(n, h + 1, w + 1, 2, 2, c_in).transpose(0, 1, 3, 2, 4, 5)
