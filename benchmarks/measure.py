@@ -10,6 +10,7 @@ this machine and reaches about half of what XLA's does.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import resource
 import sys
@@ -21,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vampjax import fast_convs  # pylint: disable=wrong-import-position
+from vampjax import fast_convs, train  # pylint: disable=wrong-import-position
+from vampjax.vae import build_model  # pylint: disable=wrong-import-position
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -78,3 +80,19 @@ def model_flops(fn: Callable[..., Any], *args) -> float:
 def peak_rss_mb() -> float:
   """The process's high-water mark so far (on CPU, host memory holds the device buffers)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def study_step_inputs(name: str, num_components: int | None = None,
+                      grad_accum_steps: int | None = None) -> tuple[Any, Any, jax.Array]:
+  """(config, fresh train state, uniform-noise batch) of configs/<name>.py at its real sizes,
+  K and the micro-batches overridden where given; the cost does not depend on the data."""
+  config = importlib.import_module(f"configs.{name}").get_config()
+  if num_components:
+    config.num_components = num_components
+  if grad_accum_steps:
+    config.grad_accum_steps = grad_accum_steps
+  config.pseudo_init = "random"  # shapes and cost are the same as with data init
+  size, channels = config.data.image_size, config.data.channels
+  batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
+  state = train.create_train_state(config, build_model(config), jax.random.key(0))
+  return config, state, jax.numpy.asarray(batch, jax.numpy.float32)

@@ -10,7 +10,6 @@ counted: benchmarks/measure.py).
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -24,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import measure  # pylint: disable=wrong-import-position
 from vampjax import train, xla_cpu  # pylint: disable=wrong-import-position
-from vampjax.vae import build_model  # pylint: disable=wrong-import-position
 
 flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv"],
                   "Config modules under configs/.")
@@ -36,17 +34,9 @@ FLAGS = flags.FLAGS
 
 
 def benchmark(name: str, steps: int) -> dict:
-  config = importlib.import_module(f"configs.{name}").get_config()
-  if FLAGS.num_components:
-    config.num_components = FLAGS.num_components
-  if FLAGS.grad_accum_steps:
-    config.grad_accum_steps = FLAGS.grad_accum_steps
-  model = build_model(config)
+  config, state, batch = measure.study_step_inputs(name, FLAGS.num_components,
+                                                   FLAGS.grad_accum_steps)
   size, channels = config.data.image_size, config.data.channels
-  batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
-  batch = jax.numpy.asarray(batch, jax.numpy.float32)
-  config.pseudo_init = "random"  # shapes and cost are the same as with data init
-  state = train.create_train_state(config, model, jax.random.key(0))
   step_fn = jax.jit(train.make_train_step(config), donate_argnums=0)
   rng = jax.random.key(1)
   start = time.perf_counter()
