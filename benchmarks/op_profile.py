@@ -143,8 +143,9 @@ def main(_):
                   for kind, names in by_kind.items()), key=lambda r: -r["ms"])
   traced_ms = per_call([span for spans in intervals.values() for span in spans])
 
-  print(f"{what}: {wall_ms:.0f} ms per call while traced; XLA's own kernels {traced_ms:.0f} ms ({100 * traced_ms / wall_ms:.0f}%), the "
-        f"rest ({wall_ms - traced_ms:.0f} ms) mostly Eigen's matmuls and convolutions")
+  print(f"{what}: {wall_ms:.0f} ms per call while traced; XLA's own kernels "
+        f"{traced_ms:.0f} ms ({100 * traced_ms / wall_ms:.0f}%), the rest "
+        f"({wall_ms - traced_ms:.0f} ms) mostly Eigen's matmuls and convolutions")
   print(f"\ntop {FLAGS.top} ops:")
   for r in ops[:FLAGS.top]:
     print(f"{r['ms']:8.2f} ms  {r['op']:32s} {shortened(r['op_name'])}")
@@ -153,8 +154,8 @@ def main(_):
     print(f"{r['ms']:8.2f} ms  {r['kind']} ({r['ops']} ops)")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
-      json.dump({"program": what, "traced_call_ms": wall_ms, "xla_kernels_ms": traced_ms, "ops": ops,
-                 "kinds": kinds}, f, indent=2)
+      json.dump({"program": what, "traced_call_ms": wall_ms, "xla_kernels_ms": traced_ms,
+                 "ops": ops, "kinds": kinds}, f, indent=2)
 
 
 if __name__ == "__main__":

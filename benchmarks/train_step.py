@@ -10,6 +10,7 @@ counted: benchmarks/measure.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -29,6 +30,9 @@ flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv
 flags.DEFINE_integer("steps", 20, "Timed steps after two warm-up steps.")
 flags.DEFINE_integer("num_components", None, "Override K.")
 flags.DEFINE_integer("grad_accum_steps", None, "Override the micro-batches per step.")
+flags.DEFINE_bool("reference_convs", False,
+                  "Time the step with the plain lax convs instead of vampjax.fast_convs' "
+                  "forms (tuned on XLA:CPU): are they worth it on this backend?")
 flags.DEFINE_string("out", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 
@@ -40,7 +44,8 @@ def benchmark(name: str, steps: int) -> dict:
   step_fn = jax.jit(train.make_train_step(config), donate_argnums=0)
   rng = jax.random.key(1)
   start = time.perf_counter()
-  compiled = step_fn.lower(state, batch, rng).compile()
+  with measure.reference_convs() if FLAGS.reference_convs else contextlib.nullcontext():
+    compiled = step_fn.lower(state, batch, rng).compile()
   compile_s = time.perf_counter() - start
   # XLA's cost analysis counts a loop's body once, so where the micro-batches' scan is not
   # unrolled (off CPU) it would count one micro-batch. The model's FLOPs are the same in
@@ -50,18 +55,19 @@ def benchmark(name: str, steps: int) -> dict:
   executed_flops = float(compiled.cost_analysis()["flops"])
   flops = measure.model_flops(train.make_train_step(single_batch), state, batch, rng)
   for _ in range(2):
-    state, metrics = step_fn(state, batch, rng)
+    state, metrics = compiled(state, batch, rng)
   jax.block_until_ready(metrics)
   times = []
   for i in range(steps):
     start = time.perf_counter()
-    state, metrics = step_fn(state, batch, jax.random.fold_in(rng, i))
+    state, metrics = compiled(state, batch, jax.random.fold_in(rng, i))
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
   median = float(np.median(times))
   return {"config": name, "batch_size": config.batch_size, "image": [size, size, channels],
           "prior": config.prior, "num_components": config.num_components,
           "architecture": config.architecture, "grad_accum_steps": config.grad_accum_steps,
+          "convs": "reference" if FLAGS.reference_convs else "fast_convs",
           "compile_s": compile_s,
           **measure.spread(times, "step"),
           "images_per_s": config.batch_size / median, "gflop_per_step": flops / 1e9,
@@ -73,7 +79,7 @@ def main(_):
   xla_cpu.configure_process()  # as main.py runs
   peaks = measure.matmul_peak_gflops()
   peak = max(peaks.values())
-  print(f"{jax.device_count()} {jax.default_backend()} device(s); float32 2048² matmul: "
+  print(f"{jax.device_count()} {jax.default_backend()} device(s); float32 matmul peak: "
         f"numpy {peaks['numpy']:.0f}, XLA {peaks['xla']:.0f} GFLOP/s (peak {peak:.0f})")
   results = []
   for name in FLAGS.configs:
