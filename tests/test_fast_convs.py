@@ -116,6 +116,26 @@ def test_strided_conv_values_and_gradients(shape, split, monkeypatch):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
+def test_kernel_grad_chunks_only_on_cpu():
+  assert fast_convs.kernel_grad_chunks(564, 10_000_000, "cpu") == 7  # ⌈10 MB / 1.5 MB⌉
+  assert fast_convs.kernel_grad_chunks(3, 10_000_000, "cpu") == 3  # at most one per image
+  assert fast_convs.kernel_grad_chunks(564, 10**9, "cpu") == 64
+  assert fast_convs.kernel_grad_chunks(564, 10**9, "gpu") == 1
+  assert fast_convs.kernel_grad_chunks(564, 10**9, "tpu") == 1
+
+
+@pytest.mark.parametrize("backend, chunks", [("cpu", 4), ("gpu", 1)])
+def test_kernel_gradient_convs_by_backend(backend, chunks, monkeypatch):
+  """Traced for a GPU, the kernel gradient is one conv; on CPU, one per chunk."""
+  monkeypatch.setattr(fast_convs, "_CHUNK_BYTES", 1)
+  monkeypatch.setattr(jax, "default_backend", lambda: backend)
+  u, kernel = jnp.ones((4, 8, 8, 5)), jnp.ones((4, 4, 5, 7))
+  jaxpr = jax.make_jaxpr(jax.grad(lambda k: jnp.sum(strided_conv(u, k))))(kernel)
+  kernel_grad_convs = [e for e in jaxpr.eqns if e.primitive.name == "conv_general_dilated"
+                       and e.outvars[0].aval.shape == kernel.shape]
+  assert len(kernel_grad_convs) == chunks
+
+
 def test_down_module_matches_flax_conv():
   u = jax.random.normal(jax.random.key(4), (2, 8, 8, 3))
   params = Conv2xDown(5).init(jax.random.key(5), u)
