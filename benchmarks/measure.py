@@ -88,10 +88,14 @@ def peak_rss_mb() -> float:
 
 
 def study_step_inputs(name: str, num_components: int | None = None,
-                      grad_accum_steps: int | None = None) -> tuple[Any, Any, jax.Array]:
+                      grad_accum_steps: int | None = None,
+                      dtype: str | None = None) -> tuple[Any, Any, jax.Array]:
   """(config, fresh train state, uniform-noise batch) of configs/<name>.py at its real sizes,
-  K and the micro-batches overridden where given; the cost does not depend on the data."""
+  K, the micro-batches and the compute dtype overridden where given; the cost does not
+  depend on the data."""
   config = importlib.import_module(f"configs.{name}").get_config()
+  if dtype:
+    config.dtype = dtype
   if num_components:
     config.num_components = num_components
   if grad_accum_steps:

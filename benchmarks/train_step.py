@@ -30,6 +30,7 @@ flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv
 flags.DEFINE_integer("steps", 20, "Timed steps after two warm-up steps.")
 flags.DEFINE_integer("num_components", None, "Override K.")
 flags.DEFINE_integer("grad_accum_steps", None, "Override the micro-batches per step.")
+flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "Override the compute dtype.")
 flags.DEFINE_bool("reference_convs", False,
                   "Time the step with the plain lax convs instead of vampjax.fast_convs' "
                   "forms (tuned on XLA:CPU): are they worth it on this backend?")
@@ -39,7 +40,7 @@ FLAGS = flags.FLAGS
 
 def benchmark(name: str, steps: int) -> dict:
   config, state, batch = measure.study_step_inputs(name, FLAGS.num_components,
-                                                   FLAGS.grad_accum_steps)
+                                                   FLAGS.grad_accum_steps, FLAGS.dtype)
   size, channels = config.data.image_size, config.data.channels
   step_fn = jax.jit(train.make_train_step(config), donate_argnums=0)
   rng = jax.random.key(1)
@@ -67,7 +68,7 @@ def benchmark(name: str, steps: int) -> dict:
   return {"config": name, "batch_size": config.batch_size, "image": [size, size, channels],
           "prior": config.prior, "num_components": config.num_components,
           "architecture": config.architecture, "grad_accum_steps": config.grad_accum_steps,
-          "convs": "reference" if FLAGS.reference_convs else "fast_convs",
+          "convs": "reference" if FLAGS.reference_convs else "fast_convs", "dtype": config.dtype,
           "compile_s": compile_s,
           **measure.spread(times, "step"),
           "images_per_s": config.batch_size / median, "gflop_per_step": flops / 1e9,
