@@ -1,6 +1,7 @@
 """The evaluation driver: every test image counted exactly once, whatever the batch size."""
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -49,6 +50,19 @@ def test_each_image_counted_once(setup, capsys):
     assert np.isfinite(results[key]), key
   assert results["lpips"] == results["lpips_alex"]
   assert results["nll_includes_gaussian_constant"]
+
+
+def test_metric_step_compiles_once_across_calls(setup):
+  """The benchmark and repeated evaluations reuse the compiled step (a fresh jit per call
+  compiled it again every time)."""
+  config, model, _, _ = setup
+  config = config.copy_and_resolve_references()
+  config.batch_size = 8
+  _run(setup, batch_size=8)
+  _run(setup, batch_size=8)
+  step = evaluate._jitted_metrics_step(  # pylint: disable=protected-access
+      model, ml_collections.FrozenConfigDict(config), tuple(config.eval.lpips_backbones))
+  assert step._cache_size() == 1  # pylint: disable=protected-access
 
 
 def test_deterministic_metrics_do_not_depend_on_the_batch_size(setup):

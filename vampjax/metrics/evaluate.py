@@ -6,11 +6,12 @@ Writes `<workdir>/eval.json` and prints a table. The padded last batch is masked
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +53,16 @@ def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: j
   return sums, out.mu
 
 
+@functools.lru_cache(maxsize=None)
+def _jitted_metrics_step(model: VAE, config: ml_collections.FrozenConfigDict,
+                         backbones: tuple[str, ...]) -> Callable[..., Any]:
+  """`_posterior_quantities` jitted once per (model, config, LPIPS networks): a jit of a
+  fresh closure in every `evaluate` call compiled again each time (about 1 s a call)."""
+  nets = tuple(lpips.load(name) for name in backbones)
+  return jax.jit(lambda p, lp, b, m, r, c, beta: _posterior_quantities(
+      model, p, lp, b, m, r, c, beta, config, nets))
+
+
 def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections.ConfigDict,
              rng: jax.Array, mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """Every metric over `images` (uint8 or [0, 1] floats, NHWC), each image counted once."""
@@ -63,8 +74,8 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   components = train.prior_components_fn(model)(params)
   beta = jnp.asarray(config.beta, jnp.float32)
 
-  step = jax.jit(lambda p, lp, b, m, r, c: _posterior_quantities(
-      model, p, lp, b, m, r, c, beta, config, nets))
+  step = _jitted_metrics_step(model, ml_collections.FrozenConfigDict(config),
+                              tuple(cfg.lpips_backbones))
   is_step = lambda p, b, r, c: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
       model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True)
 
@@ -78,7 +89,8 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
     batch, mask = sharding.put_batch((batch, mask), mesh)
     batch_rng, is_rng = jax.random.split(jax.random.fold_in(rng, i))
     start = time.perf_counter()
-    sums, mu = jax.device_get(step(params, lpips_params, batch, mask, batch_rng, components))
+    sums, mu = jax.device_get(step(params, lpips_params, batch, mask, batch_rng, components,
+                                   beta))
     timing["metrics"] += time.perf_counter() - start
     host_mask = np.asarray(mask)
     mus.append(np.asarray(mu)[host_mask])
