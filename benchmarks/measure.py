@@ -1,10 +1,12 @@
-"""What the benchmarks share: timing with spread, the matmul peak, the model's FLOPs, memory.
+"""What the benchmarks share: the study's step inputs, timing with spread, the matmul peak,
+the model's FLOPs, memory.
 
-The FLOPs are the model's: XLA's count for a program built with plain `lax` convs
+The FLOPs are the model's: XLA:CPU's count for a program built with plain `lax` convs
 (vampjax.fast_convs' reference forms), which counts only the kernel taps that meet the
 image. The fast forms also work on zero padding and would inflate the rate. The peak is the
-faster of numpy's and XLA's 2048² float32 matmul; numpy's OpenBLAS uses AVX2 kernels on
-this machine and reaches about half of what XLA's does.
+faster of numpy's and XLA's float32 matmul (2048² on CPU, 8192² on an accelerator, where
+XLA:GPU runs it as TF32); numpy's OpenBLAS uses AVX2 kernels on this machine and reaches
+about half of what XLA's does.
 """
 
 from __future__ import annotations
