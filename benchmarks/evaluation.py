@@ -28,11 +28,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import measure  # pylint: disable=wrong-import-position
-from configs import mnist_vamp  # pylint: disable=wrong-import-position
 from vampjax import data, objective, priors, train, xla_cpu  # pylint: disable=wrong-import-position
 from vampjax.distributions import gaussian_log_prob  # pylint: disable=wrong-import-position
 from vampjax.metrics import evaluate, likelihood  # pylint: disable=wrong-import-position
-from vampjax.vae import VAE, build_model  # pylint: disable=wrong-import-position
+from vampjax.vae import VAE  # pylint: disable=wrong-import-position
 
 flags.DEFINE_integer("images", 100, "Test images for our passes.")
 flags.DEFINE_integer("baseline_images", 5, "Test images for the one-at-a-time baseline.")
@@ -96,12 +95,10 @@ def main(_):
   peaks = measure.matmul_peak_gflops()
   peak = max(peaks.values())
   print(f"float32 matmul peak: numpy {peaks['numpy']:.0f}, XLA {peaks['xla']:.0f} GFLOP/s")
-  config = mnist_vamp.get_config()
+  config, model, state, _ = measure.study_step_inputs("mnist_vamp")  # the cost is the same
   config.eval.lpips_backbones = tuple(FLAGS.lpips_backbones)
   config.eval.is_samples = 0
-  config.pseudo_init = "random"  # the cost is the same
-  model = build_model(config)
-  params = train.create_train_state(config, model, jax.random.key(0)).params
+  params = state.params
   images = data.get_dataset(config).test[:FLAGS.images]
   rng = jax.random.key(1)
   results = []

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vampjax import fast_convs, train  # pylint: disable=wrong-import-position
-from vampjax.vae import build_model  # pylint: disable=wrong-import-position
+from vampjax.vae import VAE, build_model  # pylint: disable=wrong-import-position
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -91,8 +91,8 @@ def peak_rss_mb() -> float:
 
 def study_step_inputs(name: str, num_components: int | None = None,
                       grad_accum_steps: int | None = None,
-                      dtype: str | None = None) -> tuple[Any, Any, jax.Array]:
-  """(config, fresh train state, uniform-noise batch) of configs/<name>.py at its real sizes,
+                      dtype: str | None = None) -> tuple[Any, VAE, Any, jax.Array]:
+  """(config, model, fresh train state, uniform-noise batch) of configs/<name>.py at its real sizes,
   K, the micro-batches and the compute dtype overridden where given; the cost does not
   depend on the data."""
   config = importlib.import_module(f"configs.{name}").get_config()
@@ -105,5 +105,6 @@ def study_step_inputs(name: str, num_components: int | None = None,
   config.pseudo_init = "random"  # shapes and cost are the same as with data init
   size, channels = config.data.image_size, config.data.channels
   batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
-  state = train.create_train_state(config, build_model(config), jax.random.key(0))
-  return config, state, jax.numpy.asarray(batch, jax.numpy.float32)
+  model = build_model(config)
+  state = train.create_train_state(config, model, jax.random.key(0))
+  return config, model, state, jax.numpy.asarray(batch, jax.numpy.float32)

@@ -35,7 +35,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import measure  # pylint: disable=wrong-import-position
 from vampjax import train, xla_cpu  # pylint: disable=wrong-import-position
 from vampjax.metrics import likelihood  # pylint: disable=wrong-import-position
-from vampjax.vae import build_model  # pylint: disable=wrong-import-position
 
 flags.DEFINE_string("config", "celeba_vamp_conv", "Config module under configs/.")
 flags.DEFINE_integer("num_components", None, "Override K.")
@@ -103,12 +102,11 @@ def shortened(op_name: str, width: int = 90) -> str:
 def profiled_program() -> tuple[str, Callable[..., Any], tuple]:
   """(what, compiled program, its arguments): the train step, or with --nll_samples the
   importance-sampled NLL of one batch."""
-  config, state, batch = measure.study_step_inputs(FLAGS.config, FLAGS.num_components)
+  config, model, state, batch = measure.study_step_inputs(FLAGS.config, FLAGS.num_components)
   rng = jax.random.key(1)
   if not FLAGS.nll_samples:
     what, fn, args = "train step", train.make_train_step(config), (state, batch, rng)
   else:
-    model = build_model(config)
     prior = train.prior_components_fn(model)(state.params)
     what = f"IS-NLL of {len(batch)} images, S = {FLAGS.nll_samples}"
     fn = likelihood.vae_estimate(model, config.likelihood, FLAGS.nll_samples,

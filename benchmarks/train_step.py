@@ -39,8 +39,8 @@ FLAGS = flags.FLAGS
 
 
 def benchmark(name: str, steps: int) -> dict:
-  config, state, batch = measure.study_step_inputs(name, FLAGS.num_components,
-                                                   FLAGS.grad_accum_steps, FLAGS.dtype)
+  config, _, state, batch = measure.study_step_inputs(name, FLAGS.num_components,
+                                                      FLAGS.grad_accum_steps, FLAGS.dtype)
   size, channels = config.data.image_size, config.data.channels
   step_fn = jax.jit(train.make_train_step(config), donate_argnums=0)
   rng = jax.random.key(1)
