@@ -7,7 +7,6 @@ Errors in the user's hands (a bad config value, missing data, a workdir of anoth
 no checkpoint) print one line and exit with status 2; nothing already written is lost.
 """
 
-import os
 import sys
 
 from vampjax import xla_cpu
@@ -53,10 +52,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
-  # A persistent compilation cache: a repeated run skips XLA compilation (seconds on CPU).
-  jax.config.update("jax_compilation_cache_dir", os.environ.get(
-      "VAMPJAX_COMPILATION_CACHE", os.path.expanduser("~/.cache/vampjax/xla")))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+  xla_cpu.use_compilation_cache()
   sharding.initialize_distributed(FLAGS.config)  # multi-host: before any other JAX call
   print(f"vampjax: {FLAGS.mode} on {jax.device_count()} {jax.default_backend()} device(s)")
   try:

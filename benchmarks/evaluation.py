@@ -28,9 +28,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import measure  # pylint: disable=wrong-import-position
-from vampjax import data, objective, priors, train, xla_cpu  # pylint: disable=wrong-import-position
+from vampjax import data, objective, priors, xla_cpu  # pylint: disable=wrong-import-position
 from vampjax.distributions import gaussian_log_prob  # pylint: disable=wrong-import-position
-from vampjax.metrics import evaluate, likelihood  # pylint: disable=wrong-import-position
+from vampjax.metrics import (evaluate, likelihood,  # pylint: disable=wrong-import-position
+                             masked_eval)
 from vampjax.vae import VAE  # pylint: disable=wrong-import-position
 
 flags.DEFINE_integer("images", 100, "Test images for our passes.")
@@ -111,7 +112,7 @@ def main(_):
                            seconds, len(images), None, peak))
 
   batch = jnp.asarray(images[:config.batch_size], jnp.float32) / 255.0
-  prior = train.prior_components_fn(model)(params)
+  prior = masked_eval.prior_components_fn(model)(params)
   chunk = config.eval.is_chunk
   ours = lambda x, s, key: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
       model, params, x, key, prior, config, s, chunk,

@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vampjax import fast_convs, train  # pylint: disable=wrong-import-position
+from vampjax import fast_convs  # pylint: disable=wrong-import-position
+from vampjax.state import create_train_state  # pylint: disable=wrong-import-position
 from vampjax.vae import VAE, build_model  # pylint: disable=wrong-import-position
 
 
@@ -106,5 +107,5 @@ def study_step_inputs(name: str, num_components: int | None = None,
   size, channels = config.data.image_size, config.data.channels
   batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
   model = build_model(config)
-  state = train.create_train_state(config, model, jax.random.key(0))
+  state = create_train_state(config, model, jax.random.key(0))
   return config, model, state, jax.numpy.asarray(batch, jax.numpy.float32)

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import measure  # pylint: disable=wrong-import-position
 from vampjax import train, xla_cpu  # pylint: disable=wrong-import-position
-from vampjax.metrics import likelihood  # pylint: disable=wrong-import-position
+from vampjax.metrics import likelihood, masked_eval  # pylint: disable=wrong-import-position
 
 flags.DEFINE_string("config", "celeba_vamp_conv", "Config module under configs/.")
 flags.DEFINE_integer("num_components", None, "Override K.")
@@ -107,7 +107,7 @@ def profiled_program() -> tuple[str, Callable[..., Any], tuple]:
   if not FLAGS.nll_samples:
     what, fn, args = "train step", train.make_train_step(config), (state, batch, rng)
   else:
-    prior = train.prior_components_fn(model)(state.params)
+    prior = masked_eval.prior_components_fn(model)(state.params)
     what = f"IS-NLL of {len(batch)} images, S = {FLAGS.nll_samples}"
     fn = likelihood.vae_estimate(model, config.likelihood, FLAGS.nll_samples,
                                  config.eval.is_chunk, include_constant=False)

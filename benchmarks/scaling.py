@@ -56,10 +56,11 @@ def _programs(config, mesh):
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from vampjax import sharding, train  # pylint: disable=g-import-not-at-top
+  from vampjax.state import create_train_state  # pylint: disable=g-import-not-at-top
   from vampjax.vae import VAE, build_model  # pylint: disable=g-import-not-at-top
 
   model = build_model(config, mesh)
-  state = train.create_train_state(config, build_model(config), jax.random.key(0))
+  state = create_train_state(config, build_model(config), jax.random.key(0))
   size, channels = config.data.image_size, config.data.channels
   batch = np.random.default_rng(0).uniform(
       size=(config.batch_size, size, size, channels)).astype(np.float32)

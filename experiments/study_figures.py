@@ -19,9 +19,11 @@ import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 from PIL import Image  # pylint: disable=wrong-import-position
 
-from vampjax import data, figures, train  # pylint: disable=wrong-import-position
+from vampjax import figures  # pylint: disable=wrong-import-position
 from vampjax.data import pipeline  # pylint: disable=wrong-import-position
+from vampjax.state import restore_model, rng_streams  # pylint: disable=wrong-import-position
 from vampjax.vae import VAE  # pylint: disable=wrong-import-position
+from vampjax.workdir import METRICS_FILE  # pylint: disable=wrong-import-position
 
 DPI = 80
 COLUMNS = 8
@@ -54,7 +56,7 @@ def _final(results: list[Any], study_only: bool = True) -> list[Any]:
 
 
 def _curves(result: Any) -> list[dict[str, float]]:
-  path = os.path.join(result.plan.workdir, "metrics.jsonl")
+  path = os.path.join(result.plan.workdir, METRICS_FILE)
   return figures.read_metrics(path).get("train", []) if os.path.exists(path) else []
 
 
@@ -82,13 +84,13 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
 def _model_images(result: Any, num: int) -> dict[str, np.ndarray]:
   """Test images, their reconstructions, prior samples, pseudo-inputs and their decodings."""
   config = result.plan.config
-  model, state = train.restore_model(config, result.plan.workdir, result.step)
+  model, state = restore_model(config, result.plan.workdir, result.step)
   params = state.params
-  test = data.get_dataset(config).test[:num]
+  test = result.plan.dataset.test[:num]
   inputs = pipeline.to_float(np.asarray(test))
   encode = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.encode)[0])
   decode = jax.jit(lambda p, z: jax.nn.sigmoid(model.apply({"params": p}, z, method=VAE.decode)))
-  rng = train.rng_streams(config.seed)["sample"]
+  rng = rng_streams(config.seed)["sample"]
   out = {"data": inputs, "reconstructions": np.asarray(decode(params, encode(params, inputs))),
          "samples": np.asarray(jax.jit(lambda p: model.apply(
              {"params": p}, rng, 2 * num, method=VAE.sample))(params))}

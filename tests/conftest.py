@@ -16,16 +16,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-from configs import default  # pylint: disable=wrong-import-position
-from vampjax import xla_cpu  # pylint: disable=wrong-import-position
+from vampjax import default_config, xla_cpu  # pylint: disable=wrong-import-position
 
 xla_cpu.use_fast_cpu_kernels()  # XLA's own CPU kernels, as main.py (no huge-page restart)
 # Full float32 in convs and matmuls on every backend: on GPUs XLA's default is TF32, whose
 # 1e-3 rounding fails the float32 tolerances here (seen on an H100). No effect on CPU.
 jax.config.update("jax_default_matmul_precision", "highest")
 
-jax.config.update("jax_compilation_cache_dir",
-                  os.path.join(ROOT, ".pytest_cache", "xla"))
+xla_cpu.use_compilation_cache(os.path.join(ROOT, ".pytest_cache", "xla"))
 
 
 class NetworkAccessError(RuntimeError):
@@ -59,7 +57,7 @@ def no_network(monkeypatch):
 
 def tiny_config(**overrides):
   """A config small enough to compile and run in seconds on 2 cores (MNIST, K = 8)."""
-  config = default.get_config()
+  config = default_config.get_config()
   config.latent_dim = 8
   config.num_components = 8
   config.batch_size = 8
@@ -70,12 +68,7 @@ def tiny_config(**overrides):
   config.checkpoint_every_steps = 2
   config.num_samples = 4
   config.learning_rate = 1e-3
-  for key, value in overrides.items():
-    target = config
-    *path, leaf = key.split(".")
-    for part in path:
-      target = target[part]
-    target[leaf] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 

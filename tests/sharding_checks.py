@@ -35,11 +35,13 @@ import optax  # pylint: disable=wrong-import-position
 from flax.training import train_state  # pylint: disable=wrong-import-position
 
 from tests.conftest import tiny_config  # pylint: disable=wrong-import-position
-from vampjax import objective, priors, sharding, train  # pylint: disable=wrong-import-position
+from vampjax import (objective, priors, sharding, train,  # pylint: disable=wrong-import-position
+                     xla_cpu)
 from vampjax.data import pipeline  # pylint: disable=wrong-import-position
+from vampjax.state import create_train_state, restore_model  # pylint: disable=wrong-import-position
 from vampjax.vae import VAE, build_model  # pylint: disable=wrong-import-position
 
-jax.config.update("jax_compilation_cache_dir", os.path.join(ROOT, ".pytest_cache", "xla"))
+xla_cpu.use_compilation_cache(os.path.join(ROOT, ".pytest_cache", "xla"))
 
 # One train step per case: config overrides and the batch size (K = 6: not a multiple of 8).
 STEP_CASES = {
@@ -77,7 +79,7 @@ def load_leaves(path: str) -> list[np.ndarray]:
 @functools.lru_cache(maxsize=None)
 def _vamp_init(architecture: str, k: int) -> dict:
   config = tiny_config(architecture=architecture, num_components=k, pseudo_init="random")
-  return jax.device_get(train.create_train_state(config, build_model(config),
+  return jax.device_get(create_train_state(config, build_model(config),
                                                  jax.random.key(0)).params)
 
 
@@ -188,7 +190,7 @@ def checkpoints(ckpt_1: str, out_dir: str) -> dict:
   config = tiny_config(**CKPT_CONFIG)
   save_tree(os.path.join(out_dir, "run_8_params.npz"),
             train.train_and_evaluate(config, workdir_8).params)
-  _, restored = train.restore_model(config, ckpt_1)
+  _, restored = restore_model(config, ckpt_1)
   save_tree(os.path.join(out_dir, "restored_on_8_params.npz"), restored.params)
   resumed = train.train_and_evaluate(tiny_config(**{**CKPT_CONFIG, "num_train_steps": 3}),
                                      ckpt_1)

@@ -7,7 +7,8 @@ import numpy as np
 from PIL import Image
 
 from conftest import tiny_config
-from vampjax import figures, train
+from vampjax import figures
+from vampjax.state import create_train_state
 from vampjax.vae import build_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -52,7 +53,7 @@ def test_image_grids_have_expected_sizes():
 def test_write_figures(tmp_path):
   config = tiny_config(pseudo_init="random")
   model = build_model(config)
-  params = train.create_train_state(config, model, jax.random.key(0)).params
+  params = create_train_state(config, model, jax.random.key(0)).params
   _write_metrics(tmp_path)
   images = (np.random.default_rng(0).random((10, 32, 32, 1)) * 255).astype(np.uint8)
   paths = figures.write_figures(model, params, config, str(tmp_path), images,

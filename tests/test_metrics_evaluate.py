@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from vampjax import train
 from vampjax.data import pipeline
 from vampjax.metrics import evaluate
+from vampjax.state import create_train_state
 from vampjax.vae import VAE, build_model
 
 NUM_IMAGES = 13  # not a multiple of either batch size below
@@ -19,7 +19,7 @@ def setup():
   config = tiny_config(pseudo_init="random", **{"eval.lpips_backbones": ("alex",),
                                                 "eval.is_samples": 4, "eval.is_chunk": 2})
   model = build_model(config)
-  params = train.create_train_state(config, model, jax.random.key(0)).params
+  params = create_train_state(config, model, jax.random.key(0)).params
   rng = np.random.default_rng(0)
   images = (rng.random((NUM_IMAGES, *model.image_shape)) ** 4 * 255).astype(np.uint8)
   return config, model, params, images

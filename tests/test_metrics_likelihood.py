@@ -7,9 +7,9 @@ import pytest
 from jax.scipy.stats import multivariate_normal
 
 from conftest import tiny_config
-from vampjax import train
 from vampjax.distributions import gaussian_log_prob, sample_gaussian
 from vampjax.metrics import likelihood
+from vampjax.state import create_train_state
 from vampjax.vae import VAE, build_model
 
 LATENT, OBSERVED, SIGMA = 3, 5, 0.7
@@ -65,7 +65,7 @@ def _tiny_vae(**overrides):
   p(z|x), the ELBO is loose by tens of nats and importance sampling converges slowly."""
   config = tiny_config(pseudo_init="random", **overrides)
   model = build_model(config)
-  params = train.create_train_state(config, model, jax.random.key(0)).params
+  params = create_train_state(config, model, jax.random.key(0)).params
   dense, logvar = params["decoder"]["Dense_0"], params["encoder"]["logvar"]
   params = {**params,
             "decoder": {**params["decoder"], "Dense_0": {**dense, "kernel": 20 * dense["kernel"]}},

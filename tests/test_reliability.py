@@ -20,6 +20,8 @@ from vampjax.vae import build_model
 from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
 from vampjax.data import pipeline
+from vampjax.nonfinite import NonFiniteError
+from vampjax.state import create_train_state, restore_model
 from vampjax.workdir import CONFIG_FILE, WorkdirError, prepare as prepare_workdir
 
 RUN = ["--config=configs/mnist_vamp.py", "--config.latent_dim=4", "--config.num_components=4",
@@ -46,7 +48,7 @@ def logged_steps(workdir):
 
 def final_params(workdir):
   config = tiny_config(latent_dim=4, num_components=4)
-  return train.restore_model(config, workdir)[1].params
+  return restore_model(config, workdir)[1].params
 
 
 def test_sigkill_at_random_steps_then_resume_gives_identical_parameters(tmp_path):
@@ -120,11 +122,11 @@ def inject_nan_at(monkeypatch, bad_step):
 def test_nan_stops_training_naming_the_step_and_never_saves_it(tmp_path, monkeypatch):
   inject_nan_at(monkeypatch, 3)
   config = tiny_config(num_train_steps=6, log_every_steps=0, checkpoint_every_steps=2)
-  with pytest.raises(train.NonFiniteError, match=r"step 3: non-finite loss=nan.*step 2"):
+  with pytest.raises(NonFiniteError, match=r"step 3: non-finite loss=nan.*step 2"):
     train.train_and_evaluate(config, str(tmp_path))
   mngr = checkpointing.manager(str(tmp_path))
   assert mngr.all_steps() == [2]
-  _, state = train.restore_model(config, str(tmp_path))
+  _, state = restore_model(config, str(tmp_path))
   assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state.params))
 
 
@@ -141,7 +143,7 @@ def test_skip_nonfinite_steps_skips_and_counts_them(tmp_path, monkeypatch):
 
 def test_skipped_step_leaves_the_state_unchanged(tiny):
   config = tiny(skip_nonfinite_steps=True, pseudo_init="random")
-  state = train.create_train_state(config, build_model(config), jax.random.key(0))
+  state = create_train_state(config, build_model(config), jax.random.key(0))
   before = jax.tree.map(np.asarray, state.params)
   step = jax.jit(train.make_train_step(config))
   new, metrics = step(state, np.full((8, 32, 32, 1), np.nan, np.float32), jax.random.key(1))
@@ -206,7 +208,7 @@ def test_checkpoint_of_another_architecture_names_the_parameter(tmp_path):
   train.train_and_evaluate(tiny_config(num_train_steps=1), str(tmp_path))
   with pytest.raises(CheckpointError, match=r"params/decoder/Dense_0/kernel has shape \(8, 1024\)"
                                             r" in the checkpoint but \(6, 1024\) here"):
-    train.restore_model(tiny_config(latent_dim=6), str(tmp_path))
+    restore_model(tiny_config(latent_dim=6), str(tmp_path))
 
 
 def test_workdir_whose_run_wrote_only_its_config_is_reused(tmp_path):

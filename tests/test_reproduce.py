@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from experiments import reproduce
+from experiments import budgets, reproduce, run, tables
+from experiments.report import command
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_smoke_table_report(dirs: tuple[str, str], number: int):
   assert path == os.path.join(results, f"table{number}.md")
   with open(path) as f:
     report = f.read()
-  table = reproduce.TABLES[number]
+  table = tables.TABLES[number]
   study_rows = [row for row in table.rows if not row.extra]  # smoke leaves the extras out
   result_lines = [line for line in report.splitlines()
                   if line.startswith("| ") and re.search(r"\| \d+/\d+ \|", line)]
@@ -54,19 +55,18 @@ def test_commands_parse_with_main_flags(dirs: tuple[str, str]):
   from vampjax import config_validation  # pylint: disable=import-outside-toplevel
   runs, _ = dirs
   args = reproduce.parse_args(["--table", "3", "--budget", "cpu", "--workdir-root", runs])
-  table = reproduce.TABLES[3]
+  table = tables.TABLES[3]
   group = [row for row in table.rows if row.config == "celeba_vamp_resnet"]
-  plan = reproduce.plan_run(table, group, reproduce.budgets_lib.CPU, args, runs)
+  plan = run.plan_run(table, group, budgets.CPU, args, runs)
   assert plan.total_steps == 30 * (899 // 64) and plan.config.num_components == 100
   assert plan.eval_steps == {"resnet_1": 899 // 64, "resnet": plan.total_steps}
   assert plan.config.max_checkpoints_to_keep > plan.total_steps // 140
-  line = reproduce.command(group[0], plan)
+  line = command(group[0], plan)
   keys = [arg.strip('"') for arg in line.split() if arg.strip('"').startswith("--config.")]
   config_validation.check_override_keys(keys)
 
 
 def test_docs_list_every_budget_override():
-  from experiments import budgets  # pylint: disable=import-outside-toplevel
   with open(os.path.join(reproduce.ROOT, "docs", "reproduce.md")) as f:
     doc = f.read()
   for budget in budgets.BUDGETS.values():

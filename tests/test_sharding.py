@@ -33,6 +33,8 @@ import pytest
 from tests import sharding_checks as checks
 from tests.conftest import tiny_config
 from vampjax import config_validation, objective, sharding, train
+from vampjax.grad_accum import accumulated_grad
+from vampjax.state import restore_model
 from vampjax.vae import build_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -196,7 +198,7 @@ def test_checkpoint_written_on_8_devices_restores_on_1(run):
   out, results = run[0], run[1]
   if jax.device_count() != 1:
     pytest.skip("this half needs a one-device test process")
-  _, state = train.restore_model(tiny_config(**checks.CKPT_CONFIG),
+  _, state = restore_model(tiny_config(**checks.CKPT_CONFIG),
                                  results["checkpoints"]["workdir_8"])
   want = checks.load_leaves(out / "run_8_params.npz")
   for got, expected in zip(jax.tree.leaves(state.params), want, strict=True):
@@ -272,7 +274,7 @@ def test_accumulating_4_micro_batches_equals_one_big_batch():
       step = train.make_train_step(tiny_config(num_components=6, pseudo_init="random",
                                                grad_accum_steps=num))
       new, _ = step(state, x, rng)
-      return new.params, [train.accumulated_grad(loss_fn, state.params, x, noise, num, fn)[0]
+      return new.params, [accumulated_grad(loss_fn, state.params, x, noise, num, fn)[0]
                           for fn in (None, checks.prior_fn(model))]
     return jax.device_get(jax.jit(fn)(state, batch, jax.random.key(1)))
 

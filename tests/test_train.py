@@ -10,6 +10,7 @@ from PIL import Image
 
 from tests.conftest import tiny_config
 from vampjax import checkpointing, modes, train
+from vampjax.state import create_train_state, restore_model
 from vampjax.vae import build_model
 
 
@@ -43,7 +44,7 @@ def test_run_writes_metrics_and_checkpoints(trained):
 
 def test_checkpoint_restores_identical_parameters_and_optimizer_state(trained):
   config, workdir, state = trained
-  _, restored = train.restore_model(config, workdir)
+  _, restored = restore_model(config, workdir)
   assert int(restored.step) == 4
   for tree in ("params", "opt_state"):
     for got, want in zip(jax.tree.leaves(getattr(restored, tree)),
@@ -58,7 +59,7 @@ def test_resume_continues_and_matches_an_uninterrupted_run(trained, tmp_path):
   train.train_and_evaluate(tiny_config(num_train_steps=2), interrupted)
   resumed = train.train_and_evaluate(config, interrupted)
   assert [r["step"] for r in read_metrics(interrupted)] == [2, 4]
-  _, straight = train.restore_model(config, workdir)
+  _, straight = restore_model(config, workdir)
   for got, want in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(straight.params)):
     np.testing.assert_array_equal(got, want)
 
@@ -83,7 +84,7 @@ def test_a_few_steps_on_mnist_reduce_the_loss(tmp_path):
 def test_data_init_pseudo_inputs_are_training_images(tiny):
   config = tiny()
   images = np.random.default_rng(0).integers(0, 256, (20, 32, 32, 1), dtype=np.uint8)
-  state = train.create_train_state(config, build_model(config), jax.random.key(0), images)
+  state = create_train_state(config, build_model(config), jax.random.key(0), images)
   pseudo = jax.nn.sigmoid(state.params["vamp_prior"]["pseudo_logits"])
   distance = np.abs(np.asarray(pseudo)[:, None] - images[None] / 255.0).mean(axis=(2, 3, 4))
   assert np.all(distance.min(axis=1) < 0.02)

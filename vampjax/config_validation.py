@@ -11,7 +11,8 @@ from typing import Any
 
 import ml_collections
 
-from configs import default
+from vampjax import default_config
+from vampjax.networks import DOWNSAMPLING
 
 CHOICES = {
     "prior": ("standard", "vamp"),
@@ -20,7 +21,6 @@ CHOICES = {
     "pseudo_init": ("random", "data"),
     "dtype": ("float32", "bfloat16"),
 }
-DOWNSAMPLING = 16
 
 
 class ConfigError(ValueError):
@@ -50,13 +50,14 @@ def _same_type(value: Any, reference: Any) -> bool:
 def _check_known(key: str, reference: dict[str, Any]) -> None:
   if key not in reference:
     close = difflib.get_close_matches(key, reference, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "see configs/default.py for every key."
+    hint = (f"did you mean {close[0]!r}?" if close
+            else "see vampjax/default_config.py for every key.")
     raise ConfigError(f"unknown config key {key!r}; {hint}")
 
 
 def check_override_keys(argv: list[str]) -> None:
   """Unknown `--config.KEY=...` overrides, named before the flag parser fails on them."""
-  reference = _flatten(default.get_config())
+  reference = _flatten(default_config.get_config())
   for arg in argv:
     if arg.startswith("--config."):
       _check_known(arg[len("--config."):].split("=", 1)[0], reference)
@@ -64,7 +65,7 @@ def check_override_keys(argv: list[str]) -> None:
 
 def check_keys_and_types(config: ml_collections.ConfigDict) -> None:
   """Unknown keys (typos) and values of the wrong type."""
-  reference = _flatten(default.get_config())
+  reference = _flatten(default_config.get_config())
   for key, value in _flatten(config).items():
     _check_known(key, reference)
     if not _same_type(value, reference[key]):

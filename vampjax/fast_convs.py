@@ -1,29 +1,18 @@
 """Convolutions whose gradients are fast on XLA:CPU: the 4×4 stride-2 down/up pair and the
 3×3 stride-1 conv of the residual blocks.
 
-On XLA:CPU, the input gradient of a strided convolution — which is also the forward pass of
-a transposed convolution — lowers to a convolution with a dilated input that runs up to
-15× slower than the form below (2.0 s against 0.14 s for 5000 inputs of 2×2×256 →
-4×4×128). The same linear map written with a *stride-1* 2×2 convolution into a
-space-to-depth view of the output (`_adjoint`) is fast. So both layers use a
-`jax.custom_vjp`:
+XLA:CPU lowers the input gradient of a strided conv (which is also the forward pass of a
+transposed conv) to a slow dilated-input conv, so both layers use a `jax.custom_vjp`:
 
     down   y = C(w) u          dy/du = C(w)ᵀ (via the space-to-depth form),  dw: plain
     up     y = C(w)ᵀ x         dx = C(w) g (plain strided conv),             dw: plain
 
 where C(w) is the stride-2, padding-1 convolution (PyTorch's Conv2d(4, 2, 1)) and C(w)ᵀ is
-PyTorch's ConvTranspose2d(4, 2, 1). Below 16×16 inputs, other forms of C(w)ᵀ x beat the
-space-to-depth one, whose 2×2 conv over the (H+1)² blocks of an H×H input computes
-(H+1)²/H² of the products (`_adjoint_form`): at most 4 pixels, one matmul per pixel by
-only the taps that meet the output; up to 4×4 (or into one channel), one matmul for every
-pixel's 4×4 patch, the patches then summed 2 apart; up to 8×8, the row taps summed by a
-2×1 conv and the column taps after it. Second, a large kernel gradient runs faster as a
-sum over cache-sized batch chunks (`_kernel_grad`), which also serves the 3×3 convs. Third,
-C(w) u itself on images of at most 4 channels (the first conv) runs faster as a stride-1
-2×2 conv over u's space-to-depth view (`_strided_form`). Values equal plain autodiff to
-float rounding (tests). Timings are with XLA's own CPU kernels (`vampjax.xla_cpu`); an
-im2col form of the first conv, which helped under YNNPACK's kernels, gains nothing under
-them.
+PyTorch's ConvTranspose2d(4, 2, 1). C(w)ᵀ x takes the form that is fastest for its shape
+(`_adjoint_form`); kernel gradients are summed over cache-sized batch chunks on CPU
+(`_kernel_grad`); the first conv (at most 4 channels) runs over its input's space-to-depth
+view (`_strided_form`). Values equal plain autodiff to float rounding (tests). The
+measurements behind each choice: docs/performance_notes.md.
 """
 
 from __future__ import annotations
@@ -44,10 +33,8 @@ def strided_conv_reference(u: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def _space_to_depth_conv(u: jax.Array, kernel: jax.Array) -> jax.Array:
-  """C(w) u as a stride-1 2×2 conv: pad by 1, fold each 2×2 block into channels. For
-  images of at most 4 channels it runs 2.1× as fast as XLA's strided conv (564 CelebA
-  images of 64×64×3 -> 32: 26 -> 12.5 ms; 600 MNIST images 3.0 -> 1.8 ms), and their
-  kernel gradient 1.15×; from 32 channels up XLA's is faster."""
+  """C(w) u as a stride-1 2×2 conv: pad by 1, fold each 2×2 block into channels. Faster
+  than XLA's strided conv for images of at most 4 channels, slower from 32 channels up."""
   n, h, w, c = u.shape
   padded = jnp.pad(u, ((0, 0), (1, 1), (1, 1), (0, 0)))
   blocks = padded.reshape(n, h // 2 + 1, 2, w // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5)
@@ -74,7 +61,7 @@ def _adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w)ᵀ x, (N, H, W, C_out) -> (N, 2H, 2W, C_in), through the space-to-depth form: the
   transpose of its 2×2 VALID conv is a 2×2 conv of the padded x by the flipped, swapped
   kernel, into (H+1)×(W+1) blocks of 2×2 pixels, then cropped by 1. Written out rather
-  than by `jax.linear_transpose`, whose conv runs 3.6× slower inside a loop (a scan of
+  than by `jax.linear_transpose`, whose conv is slower inside a loop (a scan of
   micro-batches, the NLL's map over chunks)."""
   n, h, w, _ = x.shape
   c_in = kernel.shape[2]
@@ -93,8 +80,7 @@ def _tap_range(i: int, size: int) -> tuple[int, int]:
 def _cropped_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w)ᵀ x for inputs of at most 4 pixels: one matmul per input pixel by only the taps
   that land inside the output (3×3 of the 4×4 for a 2×2 input: the other forms compute
-  and discard 44% of the products), the patches then summed in place. 1.6× the speed
-  of the space-to-depth form for 5000 inputs of 2×2×256 -> 4×4×128, 3× for 600."""
+  and discard 44% of the products), the patches then summed in place."""
   n, h, w, c = x.shape
   c_out = kernel.shape[2]
   out = 0
@@ -126,9 +112,8 @@ def _overlap_add(blocks: jax.Array) -> jax.Array:
 
 def _scatter_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w)ᵀ x by definition: each input pixel's 4×4×C_out patch is one matmul, then the
-  patches, 2 pixels apart, are summed. No space-to-depth waste ((H+1)²/H² of the work)
-  and a well-shaped matmul: 1.2–1.6× the speed of the space-to-depth form from 4×4
-  inputs, 3–5× into one channel (a grayscale output layer)."""
+  patches, 2 pixels apart, are summed: no space-to-depth waste ((H+1)²/H² of the work)
+  and a well-shaped matmul."""
   n, h, w, c = x.shape
   c_out = kernel.shape[2]
   # patches[n, i, j, s, p, t, q, o]: pixel (i, j)'s term at output (2(i+s)+p−1, 2(j+t)+q−1).
@@ -138,9 +123,7 @@ def _scatter_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 def _row_conv_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """C(w)ᵀ x with the two row taps summed by a 2×1 conv and the column taps by
-  `_overlap_add`: half the scatter form's patches to sum, (H+1)/H of the work. From 8×8
-  inputs the three forms are within ±15% of each other in isolation; within the NLL's
-  whole decoder this one is 4% faster than space-to-depth and 10% faster than scatter."""
+  `_overlap_add`: half the scatter form's patches to sum, (H+1)/H of the work."""
   n, h, w, c = x.shape
   c_out = kernel.shape[2]
   # rows[n, r, j, (p, t, q, o)] = Σ_s x[n, r−s, j] · w[2s+p, 2t+q, o]: flip s for the conv.
@@ -152,7 +135,7 @@ def _row_conv_adjoint(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 def _adjoint_form(x_shape: tuple[int, ...], c_out: int
                   ) -> Callable[[jax.Array, jax.Array], jax.Array]:
-  """The form of C(w)ᵀ x that runs fastest for its shape (timings in each form's docstring;
+  """The form of C(w)ᵀ x that runs fastest for its shape (docs/performance_notes.md;
   benchmarks/transposed_conv_forms.py times them all on the study's shapes)."""
   _, h, w, _ = x_shape
   if h * w <= 4:
@@ -176,8 +159,7 @@ _MAX_CHUNKS = 64
 def kernel_grad_chunks(batch: int, nbytes: int, backend: str) -> int:
   """How many batch chunks a kernel gradient is summed over: on XLA:CPU, chunks of about
   `_CHUNK_BYTES` (at most `_MAX_CHUNKS`); elsewhere one. The chunks are a CPU cache
-  optimisation: on an H100 they made the celeba_vamp_conv step 2.1× slower (6.7 against
-  3.2 ms), one small kernel per chunk."""
+  optimisation: on a GPU each chunk is one more small kernel, and the step slows down."""
   if backend != "cpu":
     return 1
   return int(min(batch, _MAX_CHUNKS, -(-nbytes // _CHUNK_BYTES)))
@@ -188,10 +170,8 @@ def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
                  ) -> jax.Array:
   """∂/∂w <conv(u, w), g>: the kernel gradient of `conv`.
 
-  On CPU, summed over batch chunks whose activations fit in a core's L2 (~1.5 MB), it runs
-  0.9–1.4× as fast per layer in isolation on this 2-core machine for 500+ images of 64×64
-  (benchmarks/conv_layers.py, varying run to run) and takes 17% off the celeba_vamp_conv
-  step, where other work shares the cores.
+  On CPU, summed over batch chunks whose activations fit in a core's L2 (~1.5 MB), which
+  speeds up the CelebA steps (benchmarks/conv_layers.py; docs/performance_notes.md).
   """
   chunks = kernel_grad_chunks(u.shape[0], max(u.nbytes, g.nbytes), jax.default_backend())
   bounds = [round(i * u.shape[0] / chunks) for i in range(chunks + 1)]

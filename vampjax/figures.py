@@ -143,11 +143,12 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
   import jax  # pylint: disable=import-outside-toplevel  (the plotting functions need no JAX)
   from vampjax.data import pipeline  # pylint: disable=import-outside-toplevel
   from vampjax.vae import VAE  # pylint: disable=import-outside-toplevel
+  from vampjax.workdir import METRICS_FILE  # pylint: disable=import-outside-toplevel
 
   out_dir = os.path.join(workdir, FIGURES_DIR)
   scale = image_scale(config.data.image_size)
   paths = []
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  metrics_path = os.path.join(workdir, METRICS_FILE)
   if os.path.exists(metrics_path):
     paths.append(plot_loss_curves(metrics_path, os.path.join(out_dir, "loss_curves.png")))
 

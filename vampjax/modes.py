@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import os
+import time
 
 import jax
 import ml_collections
 import numpy as np
 
-from vampjax import figures, train
+from vampjax import data, figures, train
 from vampjax.metrics import active_units, evaluate
+from vampjax.state import restore_model, rng_streams
 from vampjax.vae import VAE
+
+
+def _checkpoint_step(config: ml_collections.ConfigDict) -> int | None:
+  """The checkpoint `eval.checkpoint_step` names; None: the latest."""
+  return None if config.eval.checkpoint_step < 0 else config.eval.checkpoint_step
+
+
+def _test_images(config: ml_collections.ConfigDict) -> np.ndarray:
+  """The test split, or its first `eval.num_examples` images."""
+  images = data.get_dataset(config).test
+  return images if config.eval.num_examples < 0 else images[:config.eval.num_examples]
 
 
 def run_train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> None:
@@ -19,8 +32,8 @@ def run_train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool =
 
 def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Writes `<workdir>/samples.png`: a grid of decoded prior samples of the latest checkpoint."""
-  model, state = train.restore_model(config, workdir)
-  rng = train.rng_streams(config.seed)["sample"]
+  model, state = restore_model(config, workdir)
+  rng = rng_streams(config.seed)["sample"]
   images = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
                                          method=VAE.sample))(state.params)
   path = figures.save_image_grid(os.path.join(workdir, "samples.png"), jax.device_get(images))
@@ -28,13 +41,30 @@ def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
   return path
 
 
-def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Writes `<workdir>/eval.json` (every metric over the test split) and all the figures."""
-  results, model, state, images = evaluate.evaluate_checkpoint(config, workdir)
-  paths = figures.write_figures(model, state.params, config, workdir, images,
-                                np.asarray(results["posterior_mean_variance"]),
-                                train.rng_streams(config.seed)["sample"])
+def _write_figures(config: ml_collections.ConfigDict, workdir: str, model: VAE, params,
+                   images: np.ndarray, variances: np.ndarray) -> list[str]:
+  paths = figures.write_figures(model, params, config, workdir, images, variances,
+                                rng_streams(config.seed)["sample"])
   print("wrote " + ", ".join(paths))
+  return paths
+
+
+def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Writes `<workdir>/eval.json` (every metric over the test split), prints a table, and
+  writes all the figures."""
+  start = time.perf_counter()
+  model, state = restore_model(config, workdir, _checkpoint_step(config))
+  images = _test_images(config)
+  results = {"checkpoint_step": int(state.step), "workdir": os.path.abspath(workdir),
+             **evaluate.evaluate(model, state.params, images, config,
+                                 rng_streams(config.seed)["eval"])}
+  results["timing_s"]["total"] = round(time.perf_counter() - start, 3)
+  path = evaluate.write_results(workdir, results)
+  print(evaluate.format_table(results))
+  print(f"wrote {path} (step {results['checkpoint_step']}, "
+        f"{results['timing_s']['total']:.1f} s)")
+  _write_figures(config, workdir, model, state.params, images,
+                 np.asarray(results["posterior_mean_variance"]))
   return results
 
 
@@ -43,18 +73,15 @@ def run_figures(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
 
   The variance plot reuses eval.json when there is one, else encodes the test split.
   """
-  model, state = train.restore_model(config, workdir, evaluate.checkpoint_step(config))
-  images = evaluate.test_images(config)
+  model, state = restore_model(config, workdir, _checkpoint_step(config))
+  images = _test_images(config)
   results = evaluate.read_results(workdir)
   if results is not None and results.get("checkpoint_step") == int(state.step):
     variances = np.asarray(results["posterior_mean_variance"])
   else:
     variances = active_units.posterior_mean_variance(
         evaluate.posterior_means(model, state.params, images, config.batch_size))
-  paths = figures.write_figures(model, state.params, config, workdir, images, variances,
-                                train.rng_streams(config.seed)["sample"])
-  print("wrote " + ", ".join(paths))
-  return paths
+  return _write_figures(config, workdir, model, state.params, images, variances)
 
 
 MODES = {"train": run_train, "sample": run_sample, "eval": run_eval, "figures": run_figures}

@@ -76,13 +76,6 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
-def check_batch_size(batch_size: int, mesh: Mesh) -> None:
-  n = mesh.shape[DATA_AXIS]
-  if batch_size % n:
-    raise ValueError(f"batch_size={batch_size} is not divisible by the {n} devices; "
-                     f"use a multiple of {n}.")
-
-
 def put_replicated(tree: Any, mesh: Mesh) -> Any:
   """Every leaf on every device; with several processes each must pass the same values."""
   return jax.device_put(tree, replicated(mesh))

@@ -14,6 +14,7 @@ import shutil
 
 import ml_collections
 
+from vampjax import jsonio
 from vampjax.checkpointing import CHECKPOINT_DIR
 
 CONFIG_FILE = "config.json"
@@ -58,9 +59,9 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
   """Creates `workdir`, or checks that the run in it has this config; writes config.json."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, CONFIG_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      differences = _differences(json.load(f), _as_plain(config))
+  old = jsonio.read_json(path)
+  if old is not None:
+    differences = _differences(old, _as_plain(config))
     if differences and not overwrite and _holds_results(workdir):
       raise WorkdirError(
           f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
@@ -73,6 +74,4 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
           shutil.rmtree(target)
         elif os.path.exists(target):
           os.remove(target)
-  with open(path + ".tmp", "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  os.replace(path + ".tmp", path)
+  jsonio.write_text_atomic(path, config.to_json_best_effort(indent=2))

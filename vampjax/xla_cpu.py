@@ -1,23 +1,15 @@
 """Process settings under which XLA:CPU runs vampjax's programs fastest; set before JAX starts.
 
-Two settings, both measured on the 2-core AVX-512 CPU of benchmarks/results:
+YNNPACK fusions off (`use_fast_cpu_kernels`): XLA:CPU hands convolutions and fused
+elementwise reductions to YNNPACK, where they run slower than XLA's own kernels.
 
-YNNPACK fusions off (`use_fast_cpu_kernels`).
+Transparent huge pages for malloc (`restart_with_huge_pages`): XLA:CPU keeps its buffers in
+glibc's malloc, which on a kernel whose THP setting is `madvise` gets 4 KiB pages, and the
+convolutions then spend their time on TLB misses. glibc reads its `glibc.malloc.hugetlb`
+tunable only at process start, hence a restart.
 
-JAX 0.10's XLA:CPU hands convolutions and fused elementwise reductions to YNNPACK. There
-they run slower than XLA's own kernels: the 4×4 stride-2 conv forward 2.4× (90 → 38 ms for
-564 images of 32×32×32) and the fused reconstruction-loss reduction of the
-importance-sampled NLL 45× (49 → 1.1 ms), while matmuls keep their speed. With YNNPACK
-fusions off, the study's train steps take 9–21% less time and the NLL 16% less (README,
-Performance).
-
-Transparent huge pages for malloc (`restart_with_huge_pages`). XLA:CPU keeps its buffers in
-glibc's malloc, which on a kernel whose THP setting is `madvise` gets 4 KiB pages; the
-convolutions then spend their time on TLB misses, and more so once other work has
-fragmented the heap (loading MNIST made the mnist_vamp decoder 30% slower, at random).
-glibc's `glibc.malloc.hugetlb=1` tunable makes malloc ask for huge pages: the celeba
-conv steps take 16–19% less time, mnist_vamp 6% (benchmarks/train_step.py). glibc reads
-tunables only at process start, hence the restart.
+Also the persistent compilation cache (`use_compilation_cache`), so that a repeated run
+skips XLA's compilation. The measurements: README (Performance), docs/performance_notes.md.
 """
 
 from __future__ import annotations
@@ -29,6 +21,8 @@ import sys
 YNN_FUSIONS_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb"
 THP_SETTING_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"
+COMPILATION_CACHE_ENV = "VAMPJAX_COMPILATION_CACHE"
+MIN_CACHED_COMPILE_SECONDS = 0.1  # programs that compile faster are not worth a cache file
 
 
 def configure_process() -> None:
@@ -81,3 +75,15 @@ def restart_with_huge_pages() -> None:
       os.execve(sys.executable, sys.orig_argv, {**os.environ, "GLIBC_TUNABLES": tunables})
     except OSError:
       pass  # not restartable (e.g. an embedded interpreter): run on with 4 KiB pages
+
+
+def use_compilation_cache(path: str | None = None) -> str:
+  """Keeps compiled programs in `path` (default: $VAMPJAX_COMPILATION_CACHE, else
+  ~/.cache/vampjax/xla), so a repeated run skips XLA's compilation; returns the folder."""
+  import jax  # pylint: disable=g-import-not-at-top  (the settings above precede JAX)
+
+  path = path or os.environ.get(COMPILATION_CACHE_ENV,
+                                os.path.expanduser("~/.cache/vampjax/xla"))
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_CACHED_COMPILE_SECONDS)
+  return path

@@ -18,6 +18,7 @@ from absl import logging
 import numpy as np
 from PIL import Image
 
+from vampjax import jsonio
 from vampjax.data.dataset import DataError, Dataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pnm")
@@ -182,8 +183,7 @@ def load_cache(cache_dir: str, name: str, key: str) -> Dataset | None:
   if not os.path.exists(paths["meta"]):
     return None
   try:
-    with open(paths["meta"]) as f:
-      meta = json.load(f)
+    meta = jsonio.read_json(paths["meta"])
     train = np.load(paths["train"], mmap_mode="r")
     test = np.load(paths["test"], mmap_mode="r")
     if list(train.shape) != meta["train_shape"] or list(test.shape) != meta["test_shape"]:
@@ -207,9 +207,7 @@ def save_cache(cache_dir: str, dataset: Dataset, key: str) -> None:
       os.replace(tmp, paths[split])
     meta = {"train_shape": list(dataset.train.shape), "test_shape": list(dataset.test.shape),
             "skipped": dataset.skipped}
-    with open(paths["meta"] + f".tmp{os.getpid()}", "w") as f:
-      json.dump(meta, f)
-    os.replace(paths["meta"] + f".tmp{os.getpid()}", paths["meta"])
+    jsonio.write_json_atomic(paths["meta"], meta, indent=None)
   except OSError as error:
     logging.warning("Could not write the data cache in %s (%s); continuing without it.",
                     cache_dir, error)

@@ -61,12 +61,6 @@ def train_batch_indices(num_examples: int, batch_size: int, seed: int, step: int
   return order[position * batch_size:(position + 1) * batch_size]
 
 
-def binarize(images: np.ndarray, seed: int, step: int) -> np.ndarray:
-  """Dynamic binarization: each pixel is 1 with probability equal to its intensity."""
-  rng = np.random.default_rng([seed, step, 1])
-  return (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
-
-
 def train_batches(images: np.ndarray, batch_size: int, seed: int, start_step: int = 0,
                   dynamic_binarization: bool = False,
                   shard: Shard | None = None) -> Iterator[np.ndarray]:

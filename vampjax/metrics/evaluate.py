@@ -1,13 +1,12 @@
-"""`--mode=eval`: every metric over every test image exactly once, in jitted batches.
+"""Every metric of `--mode=eval` over a test split, each image counted exactly once.
 
-Writes `<workdir>/eval.json` and prints a table. The padded last batch is masked (see
-`pipeline.eval_batches`), so a test set of any size counts each image once.
+The batches run through `masked_eval.masked_means` (the padded last batch is masked), so a
+test set of any size counts each image once; `write_results` keeps them in eval.json.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import time
@@ -17,11 +16,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
-from vampjax import data, priors, sharding, train
+from vampjax import jsonio, priors, sharding
 from vampjax.data import pipeline
-from vampjax.metrics import active_units, image_quality, likelihood, lpips
+from vampjax.metrics import active_units, image_quality, likelihood, lpips, masked_eval
 from vampjax.vae import VAE
 
 EVAL_FILENAME = "eval.json"
@@ -44,7 +42,8 @@ def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: j
   Loss terms use a sampled z (like training); reconstructions for MSE/PSNR/SSIM/LPIPS are
   the decoded posterior means, sigmoid(decoder(μ)), so they are deterministic.
   """
-  sums, out = train.masked_loss_sums(model, params, batch, mask, rng, components, beta, config)
+  sums, out = masked_eval.masked_loss_sums(model, params, batch, mask, rng, components, beta,
+                                           config)
   reconstructions = jax.nn.sigmoid(model.apply({"params": params}, out.mu, method=VAE.decode))
   per_example = image_quality.image_quality(batch, reconstructions)
   for net, net_params in zip(nets, lpips_params):
@@ -57,7 +56,7 @@ def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: j
 def _jitted_metrics_step(model: VAE, config: ml_collections.FrozenConfigDict,
                          backbones: tuple[str, ...]) -> Callable[..., Any]:
   """`_posterior_quantities` jitted once per (model, config, LPIPS networks): a jit of a
-  fresh closure in every `evaluate` call compiled again each time (about 1 s a call)."""
+  fresh closure in every `evaluate` call would compile it again each time."""
   nets = tuple(lpips.load(name) for name in backbones)
   return jax.jit(lambda p, lp, b, m, r, c, beta: _posterior_quantities(
       model, p, lp, b, m, r, c, beta, config, nets))
@@ -71,39 +70,33 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   params = sharding.put_replicated(params, mesh)
   nets = tuple(lpips.load(name) for name in cfg.lpips_backbones)
   lpips_params = sharding.put_replicated(tuple(net.params for net in nets), mesh)
-  components = train.prior_components_fn(model)(params)
+  components = masked_eval.prior_components_fn(model)(params)
   beta = jnp.asarray(config.beta, jnp.float32)
 
-  step = _jitted_metrics_step(model, ml_collections.FrozenConfigDict(config),
-                              tuple(cfg.lpips_backbones))
+  metrics_step = _jitted_metrics_step(model, ml_collections.FrozenConfigDict(config),
+                                      tuple(cfg.lpips_backbones))
   is_step = lambda p, b, r, c: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
       model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True)
+  mus, timing = [], {"metrics": 0.0, "is_nll": 0.0}
 
-  totals: dict[str, float] = {}
-  mus, count, timing = [], 0, {"metrics": 0.0, "is_nll": 0.0}
-  is_total = 0.0
-  batches = tqdm(pipeline.eval_batches(images, config.batch_size),
-                 total=-(-len(images) // config.batch_size), desc="eval", unit="batch",
-                 dynamic_ncols=True, disable=jax.process_index() != 0)
-  for i, (batch, mask) in enumerate(batches):
-    batch, mask = sharding.put_batch((batch, mask), mesh)
-    batch_rng, is_rng = jax.random.split(jax.random.fold_in(rng, i))
+  def batch_sums(batch, mask, rng):
+    """The batch's masked sums; keeps its posterior means and times both passes."""
+    batch_rng, is_rng = jax.random.split(rng)
     start = time.perf_counter()
-    sums, mu = jax.device_get(step(params, lpips_params, batch, mask, batch_rng, components,
-                                   beta))
+    sums, mu = jax.device_get(metrics_step(params, lpips_params, batch, mask, batch_rng,
+                                           components, beta))
     timing["metrics"] += time.perf_counter() - start
     host_mask = np.asarray(mask)
     mus.append(np.asarray(mu)[host_mask])
-    count += int(host_mask.sum())
-    for name, value in sums.items():
-      totals[name] = totals.get(name, 0.0) + float(value)
     if cfg.is_samples > 0:
       start = time.perf_counter()
       log_px = np.asarray(jax.device_get(is_step(params, batch, is_rng, components)), np.float64)
       timing["is_nll"] += time.perf_counter() - start
-      is_total += float(np.sum(log_px[host_mask]))
+      sums["is_log_px"] = np.sum(log_px[host_mask])
+    return sums
 
-  means = {name: value / count for name, value in totals.items()}
+  means, count = masked_eval.masked_means(batch_sums, images, config.batch_size, mesh, rng,
+                                          progress=True)
   num_dims = math.prod(images.shape[1:])
   constant = likelihood.log_likelihood_constant(config.likelihood, num_dims)
   au, variances = active_units.active_units(np.concatenate(mus), cfg.au_threshold)
@@ -129,7 +122,7 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
       "is_samples": cfg.is_samples,
   }
   if cfg.is_samples > 0:
-    nll = -is_total / count
+    nll = -means["is_log_px"]
     results["is_nll_nats"] = nll
     results["is_nll_bits_per_dim"] = likelihood.bits_per_dim(nll, num_dims)
   results["posterior_mean_variance"] = [float(v) for v in variances]
@@ -158,19 +151,11 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def write_results(workdir: str, results: dict[str, Any]) -> str:
-  path = os.path.join(workdir, EVAL_FILENAME)
-  with open(path + ".tmp", "w") as f:
-    json.dump(results, f, indent=2)
-  os.replace(path + ".tmp", path)
-  return path
+  return jsonio.write_json_atomic(os.path.join(workdir, EVAL_FILENAME), results)
 
 
 def read_results(workdir: str) -> dict[str, Any] | None:
-  path = os.path.join(workdir, EVAL_FILENAME)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return jsonio.read_json(os.path.join(workdir, EVAL_FILENAME))
 
 
 def posterior_means(model: VAE, params: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -178,33 +163,3 @@ def posterior_means(model: VAE, params: Any, images: np.ndarray, batch_size: int
   encode = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.encode)[0])
   return np.concatenate([np.asarray(encode(params, batch))[mask]
                          for batch, mask in pipeline.eval_batches(images, batch_size)])
-
-
-def test_images(config: ml_collections.ConfigDict) -> np.ndarray:
-  """The test split, or its first `eval.num_examples` images."""
-  images = data.get_dataset(config).test
-  return images if config.eval.num_examples < 0 else images[:config.eval.num_examples]
-
-
-def checkpoint_step(config: ml_collections.ConfigDict) -> int | None:
-  return None if config.eval.checkpoint_step < 0 else config.eval.checkpoint_step
-
-
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str
-                        ) -> tuple[dict[str, Any], VAE, Any, np.ndarray]:
-  """Restores the checkpoint, evaluates it on the test split, writes eval.json, prints a table.
-
-  Returns (results, model, train state, test images) so that figures reuse them.
-  """
-  start = time.perf_counter()
-  model, state = train.restore_model(config, workdir, checkpoint_step(config))
-  images = test_images(config)
-  rng = train.rng_streams(config.seed)["eval"]
-  results = {"checkpoint_step": int(state.step), "workdir": os.path.abspath(workdir),
-             **evaluate(model, state.params, images, config, rng)}
-  results["timing_s"]["total"] = round(time.perf_counter() - start, 3)
-  path = write_results(workdir, results)
-  print(format_table(results))
-  print(f"wrote {path} (step {results['checkpoint_step']}, "
-        f"{results['timing_s']['total']:.1f} s)")
-  return results, model, state, images

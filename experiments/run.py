@@ -1,0 +1,186 @@
+"""Plans and runs the rows of a study table: each run trained once, resumed, evaluated, cached.
+
+Rows of one config share a run (`Row.run_name`) in `<workdir-root>/<budget>/<data>/<run>`;
+a finished run is reused, an interrupted one resumes, and each evaluated checkpoint's
+metrics are cached in the run's workdir per evaluation settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+
+from experiments import budgets as budgets_lib
+from experiments.tables import Row, Table
+from vampjax import checkpointing, config_validation, data, jsonio, train
+from vampjax.metrics import evaluate
+from vampjax.state import restore_model, rng_streams
+
+TRAIN_LOG = "reproduce_train.json"
+EVAL_DIR = "reproduce_eval"
+
+
+def data_overrides(table: Table, args: argparse.Namespace) -> dict[str, Any]:
+  """Where the CelebA tables read their images (MNIST is always the embedded real MNIST)."""
+  if table.family != "celeba":
+    return {}
+  overrides: dict[str, Any] = {"data.name": args.data}
+  if args.data == "celeba":
+    overrides["data.tfds_data_dir"] = args.data_path
+  elif args.data == "image_folder":
+    overrides["data.path"] = args.data_path
+    overrides["data.crop_size"] = 140
+  return overrides
+
+
+@dataclasses.dataclass
+class RunPlan:
+  """One training run (shared by rows of the same config) and the steps it is evaluated at."""
+  config: ml_collections.ConfigDict
+  dataset: data.Dataset = dataclasses.field(repr=False)  # loaded once for the whole run
+  overrides: dict[str, Any]      # every key changed from the config file, in command order
+  workdir: str
+  train_size: int
+  total_steps: int
+  eval_steps: dict[str, int]     # row key -> checkpoint step
+
+
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+  return max(1, train_size // batch_size)  # batches are drawn with drop_remainder
+
+
+def plan_run(table: Table, rows: list[Row], budget: budgets_lib.Budget, args: argparse.Namespace,
+             workdir_root: str) -> RunPlan:
+  """The config of a run: the config file, the data, the budget's and the row's overrides, and
+  the derived keys (steps, KL warm-up, checkpoints kept for intermediate evaluations).
+  The config is validated (as main.py does) before its data is loaded."""
+  family = budget.family(table.family)
+  config = importlib.import_module(f"configs.{rows[0].config}").get_config()
+  overrides = {**data_overrides(table, args), **family.overrides, **rows[0].overrides}
+  config.update_from_flattened_dict(overrides)
+  config_validation.validate(config, jax.device_count())
+  dataset = data.get_dataset(config)
+  train_size = len(dataset.train)
+  per_epoch = steps_per_epoch(train_size, config.batch_size)
+  total = family.steps if family.epochs is None else round(family.epochs * per_epoch)
+  total = max(1, min(total, family.max_steps or total))
+  derived: dict[str, Any] = {"num_train_steps": total}
+  if config.kl_warmup_steps > 0:  # the same share of training as the study config's warm-up
+    study_total = budgets_lib.FULL_CELEBA_STEPS if table.family == "celeba" else total
+    derived["kl_warmup_steps"] = max(1, round(config.kl_warmup_steps * total / study_total))
+  eval_steps = {row.key: total if row.at_epoch is None
+                else max(1, min(round(row.at_epoch * per_epoch), total - 1)) for row in rows}
+  if len(set(eval_steps.values())) > 1:  # keep every checkpoint the rows evaluate
+    every = config.checkpoint_every_steps
+    derived["max_checkpoints_to_keep"] = (total // every if every > 0 else 0) + len(eval_steps) + 1
+  config.update_from_flattened_dict(derived)
+  overrides.update(derived)
+  workdir = os.path.join(workdir_root, budget.name, config.data.name, rows[0].run_name)
+  return RunPlan(config, dataset, overrides, workdir, train_size, total, eval_steps)
+
+
+def latest_step(workdir: str) -> int:
+  if not os.path.isdir(os.path.join(workdir, checkpointing.CHECKPOINT_DIR)):
+    return 0
+  return checkpointing.manager(workdir).latest_step() or 0
+
+
+def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
+  """Trains (resumes) the run up to `step`; returns its accumulated training wall time."""
+  log_path = os.path.join(plan.workdir, TRAIN_LOG)
+  log = jsonio.read_json(log_path) or {"train_seconds": 0.0}
+  start = latest_step(plan.workdir)
+  if start < step:
+    config = ml_collections.ConfigDict(plan.config.to_dict())
+    config.num_train_steps = step
+    began = time.perf_counter()
+    train.train_and_evaluate(config, plan.workdir, dataset=plan.dataset)
+    log["train_seconds"] += time.perf_counter() - began
+    log["steps"] = step
+    jsonio.write_json_atomic(log_path, log)
+  return log
+
+
+def evaluation_settings(family: budgets_lib.FamilyBudget, step: int) -> dict[str, Any]:
+  return {"checkpoint_step": step, "eval_examples": family.eval_examples,
+          "lpips_backbones": list(family.lpips_backbones), "is_samples": family.is_samples,
+          "is_examples": family.is_examples}
+
+
+def eval_config(plan: RunPlan, step: int, examples: int, backbones: tuple[str, ...],
+                is_samples: int) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict(plan.config.to_dict())
+  config.eval.checkpoint_step = step
+  config.eval.num_examples = examples
+  config.eval.lpips_backbones = tuple(backbones)
+  config.eval.is_samples = is_samples
+  return config
+
+
+def evaluate_run(plan: RunPlan, step: int, family: budgets_lib.FamilyBudget) -> dict[str, Any]:
+  """Every metric of the checkpoint at `step` (cached in the workdir per settings).
+
+  The IS-NLL is computed in a second pass over the first `is_examples` test images, so that
+  the cheap metrics can see more images than the expensive likelihood.
+  """
+  settings = evaluation_settings(family, step)
+  path = os.path.join(plan.workdir, EVAL_DIR, f"step_{step}.json")
+  cached = jsonio.read_json(path)
+  if cached is not None and cached.get("settings") == settings:
+    return cached
+  began = time.perf_counter()
+  model, state = restore_model(plan.config, plan.workdir, step)
+  test = plan.dataset.test
+  rng = rng_streams(plan.config.seed)["eval"]
+  images = test if family.eval_examples < 0 else test[:family.eval_examples]
+  subset = test if family.is_examples < 0 else test[:family.is_examples]
+  one_pass = len(subset) == len(images)  # the IS-NLL sees the same images: one pass
+  config = eval_config(plan, step, family.eval_examples, family.lpips_backbones,
+                       family.is_samples if one_pass else 0)
+  results = evaluate.evaluate(model, state.params, images, config, rng)
+  results["is_examples"] = len(images)
+  if family.is_samples > 0 and not one_pass:
+    config = eval_config(plan, step, family.is_examples, ("alex",), family.is_samples)
+    likelihood = evaluate.evaluate(model, state.params, subset, config, rng)
+    results["is_nll_nats"] = likelihood["is_nll_nats"]
+    results["is_examples"] = likelihood["num_examples"]
+  results.pop("posterior_mean_variance", None)
+  results["eval_seconds"] = time.perf_counter() - began
+  results["settings"] = settings
+  jsonio.write_json_atomic(path, results)
+  return results
+
+
+@dataclasses.dataclass
+class RowResult:
+  row: Row
+  plan: RunPlan
+  step: int
+  metrics: dict[str, Any]
+  train_log: dict[str, Any]
+
+
+def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
+              ) -> list[RowResult]:
+  """Trains and evaluates every row; rows of one config share a run, evaluated in step order."""
+  rows = [row for row in table.rows if budget.extra_rows or not row.extra]
+  groups: dict[str, list[Row]] = {}
+  for row in rows:
+    groups.setdefault(row.run_name, []).append(row)
+  family = budget.family(table.family)
+  results: dict[str, RowResult] = {}
+  for group in groups.values():
+    plan = plan_run(table, group, budget, args, args.workdir_root)
+    for row in sorted(group, key=lambda r: plan.eval_steps[r.key]):
+      step = plan.eval_steps[row.key]
+      print(f"== table {table.number}: {row.label} -> {plan.workdir} (step {step})", flush=True)
+      log = train_until(plan, step)
+      results[row.key] = RowResult(row, plan, step, evaluate_run(plan, step, family), log)
+  return [results[row.key] for row in rows]

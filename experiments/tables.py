@@ -1,0 +1,85 @@
+"""The study's Tables 1–3: their rows (configs and the study's numbers) and claims."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One line of a study table: a config, where to evaluate it, and the study's numbers."""
+  key: str                       # short id, used by the claims
+  label: str
+  config: str                    # module in configs/
+  study_au: tuple[int, int] | None = None  # (active, latent)
+  study_lpips: float | None = None
+  at_epoch: float | None = None  # evaluate the checkpoint after this many epochs; None: last
+  overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+  extra: bool = False            # not in the study: shown, marked, never replaces a study row
+
+  @property
+  def run_name(self) -> str:
+    """Rows of one config share one run (Table 3's ResNet epoch 1 / epoch 30)."""
+    suffix = "".join(f"_{k.split('.')[-1]}-{v}" for k, v in sorted(self.overrides.items()))
+    return self.config + suffix
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+  metric: str                    # "active_units" | "lpips"
+  left: str                      # row key
+  relation: str                  # "<" | ">"
+  right: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  statement: str
+  comparisons: tuple[Comparison, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+  number: int
+  title: str
+  family: str                    # "mnist" | "celeba": which budget applies
+  rows: tuple[Row, ...]
+  claims: tuple[Claim, ...]
+
+
+TABLES = {
+    1: Table(1, "MNIST 32×32, latent 40: standard VAE vs VampPrior", "mnist", (
+        Row("vae", "standard VAE", "mnist_vae", (14, 40), 0.0394),
+        Row("vamp", "VampPrior", "mnist_vamp", (34, 40), 0.0372),
+        Row("vae_bernoulli", "standard VAE, Bernoulli likelihood (extra)", "mnist_vae",
+            overrides={"likelihood": "bernoulli"}, extra=True),
+        Row("vamp_bernoulli", "VampPrior, Bernoulli likelihood (extra)", "mnist_vamp",
+            overrides={"likelihood": "bernoulli"}, extra=True),
+    ), (
+        Claim("On MNIST the VampPrior activates more latent units and lowers LPIPS.",
+              (Comparison("active_units", "vamp", ">", "vae"),
+               Comparison("lpips", "vamp", "<", "vae"))),
+    )),
+    2: Table(2, "CelebA 64×64, latent 256, conv nets: prior and KL annealing", "celeba", (
+        Row("vae", "standard VAE", "celeba_vae_conv", (256, 256), 0.2665),
+        Row("vamp", "VampPrior", "celeba_vamp_conv", (86, 256), 0.2051),
+        Row("anneal", "VampPrior + KL annealing", "celeba_vamp_conv_anneal", (238, 256), 0.3888),
+    ), (
+        Claim("On CelebA the VampPrior lowers LPIPS.",
+              (Comparison("lpips", "vamp", "<", "vae"),)),
+        Claim("KL annealing raises the active units but worsens LPIPS.",
+              (Comparison("active_units", "anneal", ">", "vamp"),
+               Comparison("lpips", "anneal", ">", "vamp"))),
+    )),
+    3: Table(3, "CelebA 64×64, VampPrior + KL annealing: conv vs ResNet", "celeba", (
+        Row("conv", "conv", "celeba_vamp_conv_anneal", (238, 256), 0.3888),
+        Row("resnet_1", "ResNet, epoch 1", "celeba_vamp_resnet", (256, 256), 0.3468, at_epoch=1),
+        Row("resnet", "ResNet, epoch 30 (end of training)", "celeba_vamp_resnet", (224, 256),
+            0.2432),
+    ), (
+        Claim("The ResNet nets lower LPIPS (than the conv nets, and with training).",
+              (Comparison("lpips", "resnet", "<", "conv"),
+               Comparison("lpips", "resnet", "<", "resnet_1"))),
+    )),
+}

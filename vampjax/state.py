@@ -1,0 +1,58 @@
+"""The train state: its random streams, its creation, and its restore from a checkpoint."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+
+from vampjax import checkpointing, priors
+from vampjax.vae import VAE, build_model
+
+
+def rng_streams(seed: int) -> dict[str, jax.Array]:
+  """Independent keys for init, training steps, evaluation and sampling."""
+  names = ("init", "train", "eval", "sample")
+  return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
+
+
+def _new_state(config: ml_collections.ConfigDict, model: VAE,
+               rng: jax.Array) -> train_state.TrainState:
+  dummy = jnp.zeros((1, *model.image_shape), jnp.float32)
+  noise = jnp.zeros((1, 1, model.latent_dim), jnp.float32)
+  # The parameters do not depend on the mesh; initialise without it (a batch of one).
+  params = model.clone(mesh=None).init(rng, dummy, noise)["params"]
+  return train_state.TrainState.create(
+      apply_fn=model.apply, params=params, tx=optax.adam(config.learning_rate))
+
+
+def create_train_state(config: ml_collections.ConfigDict, model: VAE, rng: jax.Array,
+                       train_images: np.ndarray | None = None) -> train_state.TrainState:
+  """Initial parameters and Adam state. `pseudo_init='data'` needs `train_images`."""
+  state_rng, pseudo_rng = jax.random.split(rng)
+  state = jax.jit(lambda r: _new_state(config, model, r))(state_rng)
+  if model.is_vamp and config.pseudo_init == "data":
+    if train_images is None:
+      raise ValueError("pseudo_init='data' needs the training images.")
+    logits = priors.data_init_logits(pseudo_rng, train_images, model.num_components,
+                                     config.pseudo_init_std)
+    params = {**state.params, "vamp_prior": {"pseudo_logits": logits}}
+    state = state.replace(params=params, opt_state=state.tx.init(params))
+  return state
+
+
+def abstract_train_state(config: ml_collections.ConfigDict,
+                         model: VAE) -> train_state.TrainState:
+  """Shapes and dtypes of the train state, without computing it: a restore target."""
+  return jax.eval_shape(lambda: _new_state(config, model, jax.random.key(0)))
+
+
+def restore_model(config: ml_collections.ConfigDict, workdir: str,
+                  step: int | None = None) -> tuple[VAE, train_state.TrainState]:
+  """The model a config describes and its state from the (latest) checkpoint in `workdir`."""
+  model = build_model(config)
+  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
+  return model, checkpointing.restore(mngr, abstract_train_state(config, model), step)
