@@ -18,22 +18,31 @@ import orbax.checkpoint as ocp
 from vampjax import sharding as sharding_lib
 
 CHECKPOINT_DIR = "checkpoints"
+BEST_CHECKPOINT_DIR = "checkpoints_best"  # the state of the best validation step (early stopping)
 
 
 class CheckpointError(Exception):
   """No checkpoint, or one that does not fit the config; the message says what to do."""
 
 
-def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
-  """The CheckpointManager of `<workdir>/checkpoints`."""
-  directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
-  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-  return ocp.CheckpointManager(directory, options=options,
-                               item_handlers=ocp.StandardCheckpointHandler())
+def manager(workdir: str, max_to_keep: int = 3, best: bool = False) -> ocp.CheckpointManager:
+  """The CheckpointManager of `<workdir>/checkpoints`, or with `best` of
+  `<workdir>/checkpoints_best`, which keeps only the checkpoint of the lowest validation
+  loss saved (`save(..., metrics={"loss": ...})`)."""
+  if best:
+    directory = BEST_CHECKPOINT_DIR
+    options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, best_mode="min",
+                                           best_fn=lambda metrics: metrics["loss"])
+  else:
+    directory = CHECKPOINT_DIR
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), directory),
+                               options=options, item_handlers=ocp.StandardCheckpointHandler())
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state: Any) -> None:
-  mngr.save(step, args=ocp.args.StandardSave(state))
+def save(mngr: ocp.CheckpointManager, step: int, state: Any,
+         metrics: dict[str, float] | None = None) -> None:
+  mngr.save(step, args=ocp.args.StandardSave(state), metrics=metrics)
 
 
 def _key_name(key: Any) -> str:

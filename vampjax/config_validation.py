@@ -16,7 +16,7 @@ from vampjax.networks import DOWNSAMPLING
 
 CHOICES = {
     "prior": ("standard", "vamp"),
-    "architecture": ("conv", "resnet"),
+    "architecture": ("conv", "resnet", "gated_mlp"),
     "likelihood": ("gaussian", "bernoulli"),
     "pseudo_init": ("random", "data"),
     "dtype": ("float32", "bfloat16"),
@@ -85,9 +85,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   for key, choices in CHOICES.items():
     _require(config[key] in choices, f"{key}={config[key]!r}; use one of {choices}.")
   size = config.data.image_size
-  _require(size > 0 and size % DOWNSAMPLING == 0,
-           f"data.image_size={size} must be a positive multiple of {DOWNSAMPLING} "
-           f"(four stride-2 convs), e.g. {max(DOWNSAMPLING, size // DOWNSAMPLING * DOWNSAMPLING)}.")
+  if config.architecture == "gated_mlp":
+    _require(size > 0, f"data.image_size={size} must be positive.")
+    _require(len(config.mlp_hidden) > 0 and all(units > 0 for units in config.mlp_hidden),
+             f"mlp_hidden={tuple(config.mlp_hidden)} must be a non-empty list of positive sizes.")
+  else:
+    _require(size > 0 and size % DOWNSAMPLING == 0,
+             f"data.image_size={size} must be a positive multiple of {DOWNSAMPLING} (four "
+             f"stride-2 convs), e.g. {max(DOWNSAMPLING, size // DOWNSAMPLING * DOWNSAMPLING)}, "
+             "or use architecture='gated_mlp'.")
+  if config.data.name == "mnist_binary":
+    _require(config.data.dynamic_binarization,
+             "data.name='mnist_binary' trains on intensities binarized at every step; set "
+             "data.dynamic_binarization=True.")
   _require(config.data.channels in (1, 3), f"data.channels={config.data.channels}; use 1 or 3.")
   _require(config.latent_dim > 0, f"latent_dim={config.latent_dim} must be > 0.")
   if config.prior == "vamp":
@@ -96,6 +106,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _require(config.beta >= 0, f"beta={config.beta} must be >= 0.")
   _require(config.kl_warmup_steps >= 0,
            f"kl_warmup_steps={config.kl_warmup_steps} must be >= 0 (0: no annealing).")
+  _require(config.kl_warmup_epochs >= 0 and not (config.kl_warmup_epochs
+                                                 and config.kl_warmup_steps),
+           f"kl_warmup_epochs={config.kl_warmup_epochs} must be >= 0, and set only one of "
+           f"it and kl_warmup_steps={config.kl_warmup_steps}.")
+  _require(config.early_stopping.patience_epochs >= 0,
+           f"early_stopping.patience_epochs={config.early_stopping.patience_epochs} must be "
+           ">= 0 (0: off).")
   _require(config.kl_samples >= 1, f"kl_samples={config.kl_samples} must be >= 1.")
   _require(config.learning_rate > 0, f"learning_rate={config.learning_rate} must be > 0.")
   _require(config.num_train_steps >= 0,

@@ -14,8 +14,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.distributed = False         # multi-host: call jax.distributed.initialize() first
 
   config.data = ml_collections.ConfigDict()
-  config.data.name = "mnist"         # data source; see vampjax/data
-  config.data.image_size = 32        # H = W, divisible by 16
+  config.data.name = "mnist"         # data source; see vampjax/data (mnist_binary: the paper's)
+  config.data.image_size = 32        # H = W; conv/resnet: divisible by 16
   config.data.channels = 1           # 1 grayscale, 3 colour
   config.data.dynamic_binarization = False  # resample {0,1} pixels each step (Bernoulli MNIST)
   config.data.path = ""              # image_folder: the image folder; fashion_mnist: IDX folder
@@ -29,7 +29,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.max_bad_fraction = 0.01  # skip up to this share of unusable images, else stop
 
   # Model.
-  config.architecture = "conv"       # conv | resnet (a residual block after each conv)
+  config.architecture = "conv"       # conv | resnet (a residual block after each conv) |
+                                     # gated_mlp (the VampPrior paper's one-level MLP)
+  config.mlp_hidden = (300, 300)     # gated_mlp: units of the encoder's and decoder's gated layers
   config.latent_dim = 40             # D
   config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior)
   config.num_components = 500        # K pseudo-inputs of the VampPrior
@@ -44,6 +46,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.kl_samples = 1              # L Monte-Carlo samples for the VampPrior KL
   config.beta = 1.0                  # target KL weight
   config.kl_warmup_steps = 0         # > 0: β grows linearly from 0 to beta over these steps
+  config.kl_warmup_epochs = 0        # > 0: the same in epochs (steps = epochs × train images //
+                                     # batch_size, converted once the data is loaded)
 
   # Optimisation.
   config.learning_rate = 5e-4        # Adam
@@ -51,6 +55,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.grad_accum_steps = 1        # micro-batches per step: same result, less memory
   config.num_train_steps = 2000
   config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
+
+  # Early stopping on the validation split (sources that have one: mnist_binary).
+  config.early_stopping = ml_collections.ConfigDict()
+  config.early_stopping.patience_epochs = 0  # > 0: stop after more than this many epochs
+                                     # without a lower validation −ELBO (β = 1), not counted
+                                     # during KL warm-up; 0: off
 
   # Bookkeeping.
   config.log_every_steps = 50        # a train line in metrics.jsonl

@@ -10,7 +10,7 @@ import ml_collections
 from flax import linen as nn
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from vampjax import priors
+from vampjax import gated, priors
 from vampjax.networks import Decoder, Encoder
 from vampjax.sharding import DATA_AXIS
 
@@ -36,7 +36,8 @@ class VAE(nn.Module):
   image_shape: tuple[int, int, int]
   latent_dim: int
   num_components: int = 0
-  residual: bool = False
+  architecture: str = "conv"  # conv | resnet | gated_mlp
+  mlp_hidden: tuple[int, ...] = (300, 300)
   logvar_bounds: tuple[float, float] = (-6.0, 2.0)
   pseudo_init_mean: float = 0.05
   pseudo_init_std: float = 0.01
@@ -44,8 +45,14 @@ class VAE(nn.Module):
   mesh: Mesh | None = None
 
   def setup(self):
-    self.encoder = Encoder(self.latent_dim, self.residual, self.logvar_bounds, dtype=self.dtype)
-    self.decoder = Decoder(self.image_shape, self.residual, dtype=self.dtype)
+    if self.architecture == "gated_mlp":
+      self.encoder = gated.MLPEncoder(self.latent_dim, self.mlp_hidden, self.logvar_bounds,
+                                      dtype=self.dtype)
+      self.decoder = gated.MLPDecoder(self.image_shape, self.mlp_hidden, dtype=self.dtype)
+    else:
+      residual = self.architecture == "resnet"
+      self.encoder = Encoder(self.latent_dim, residual, self.logvar_bounds, dtype=self.dtype)
+      self.decoder = Decoder(self.image_shape, residual, dtype=self.dtype)
     if self.num_components:
       self.vamp_prior = priors.VampPrior(self.num_components, self.image_shape,
                                          self.pseudo_init_mean, self.pseudo_init_std)
@@ -138,7 +145,8 @@ def build_model(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> 
       image_shape=(config.data.image_size, config.data.image_size, config.data.channels),
       latent_dim=config.latent_dim,
       num_components=config.num_components if config.prior == "vamp" else 0,
-      residual=config.architecture == "resnet",
+      architecture=config.architecture,
+      mlp_hidden=tuple(config.mlp_hidden),
       logvar_bounds=(config.logvar_min, config.logvar_max),
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,

@@ -11,10 +11,12 @@ from typing import Callable
 import ml_collections
 
 from vampjax.data.dataset import Dataset, DataError
-from vampjax.data import celeba, celeba_sample, fashion_mnist, image_folder, images, mnist
+from vampjax.data import (celeba, celeba_sample, fashion_mnist, image_folder, images, mnist,
+                          mnist_binary)
 
 SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     "mnist": mnist.load,
+    "mnist_binary": mnist_binary.load,
     "fashion_mnist": fashion_mnist.load,
     "celeba_sample": celeba_sample.load,
     "celeba": celeba.load,

@@ -1,0 +1,57 @@
+"""The paper's configs: the recipe, a model of the paper's sizes, two training steps, and
+prior samples in [0, 1]."""
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vampjax import config_validation, modes, train
+from vampjax.vae import VAE, build_model
+
+PAPER = ("vae_standard", "vae_vamp")
+
+
+def paper_config(name):
+  return importlib.import_module(f"configs.paper.{name}").get_config()
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_recipe_and_model_sizes(name):
+  config = paper_config(name)
+  config_validation.validate(config)
+  assert (config.data.name, config.data.image_size, config.likelihood) == (
+      "mnist_binary", 28, "bernoulli")
+  assert (config.learning_rate, config.batch_size, config.kl_warmup_epochs,
+          config.early_stopping.patience_epochs) == (5e-4, 100, 100, 50)
+  assert (config.pseudo_init, config.pseudo_init_mean, config.pseudo_init_std) == (
+      "random", 0.05, 0.01)
+  assert config.eval.is_samples == 5000 and config.eval.num_examples == -1
+  x, noise = jnp.zeros((2, 28, 28, 1)), jnp.zeros((1, 2, 40))
+  outputs, params = jax.eval_shape(build_model(config).init_with_output, jax.random.key(0),
+                                   x, noise)
+  assert outputs.logits.shape == x.shape and outputs.mu.shape == (2, 40)
+  num_params = sum(p.size for p in jax.tree.leaves(params))
+  # Two gated layers are two dense layers each: 784-300-300-(40+40) and 40-300-300-784.
+  networks = 2 * (785 * 300 + 301 * 300) + 2 * 301 * 40 + 2 * (41 * 300 + 301 * 300) + 301 * 784
+  assert num_params == networks + (500 * 784 if config.prior == "vamp" else 0)
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_trains_two_steps_and_samples(name, tmp_path):
+  config = paper_config(name)
+  config.mlp_hidden, config.latent_dim, config.num_components = (16, 16), 4, 10
+  config.batch_size, config.num_train_steps, config.log_every_steps = 10, 2, 1
+  config.eval_every_steps = config.checkpoint_every_steps = 2
+  config.num_eval_examples, config.num_samples = 20, 6
+  workdir = str(tmp_path)
+  state = train.train_and_evaluate(config, workdir)
+  assert int(state.step) == 2
+  model, state = train.restore_model(config, workdir)
+  images = np.asarray(model.apply({"params": state.params}, jax.random.key(0), 64,
+                                  method=VAE.sample))
+  assert images.shape == (64, 28, 28, 1) and np.all(np.isfinite(images))
+  assert images.min() >= 0 and images.max() <= 1
+  assert modes.run_sample(config, workdir).endswith("samples.png")

@@ -1,0 +1,23 @@
+"""Config keys counted in epochs, converted to steps once the training set's size is known.
+
+An epoch is `num_train_images // batch_size` steps (the pipeline drops the remainder), so
+the paper's "warm-up over 100 epochs" stays 100 epochs whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def steps_per_epoch(config: ml_collections.ConfigDict, num_train_images: int) -> int:
+  return max(1, num_train_images // config.batch_size)
+
+
+def resolve(config: ml_collections.ConfigDict,
+            num_train_images: int) -> ml_collections.ConfigDict:
+  """A copy of `config` whose `kl_warmup_steps` comes from `kl_warmup_epochs` when that is set
+  (config_validation allows only one of the two)."""
+  config = config.copy_and_resolve_references()
+  if config.kl_warmup_epochs > 0:
+    config.kl_warmup_steps = config.kl_warmup_epochs * steps_per_epoch(config, num_train_images)
+  return config
