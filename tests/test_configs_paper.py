@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vampjax import config_validation, modes, train
+from vampjax import config_validation, modes, state as state_lib, train
 from vampjax.vae import VAE, build_model
 
 PAPER = ("vae_standard", "vae_vamp")
@@ -49,7 +49,7 @@ def test_trains_two_steps_and_samples(name, tmp_path):
   workdir = str(tmp_path)
   state = train.train_and_evaluate(config, workdir)
   assert int(state.step) == 2
-  model, state = train.restore_model(config, workdir)
+  model, state = state_lib.restore_model(config, workdir)
   images = np.asarray(model.apply({"params": state.params}, jax.random.key(0), 64,
                                   method=VAE.sample))
   assert images.shape == (64, 28, 28, 1) and np.all(np.isfinite(images))
