@@ -1,0 +1,47 @@
+"""One training per workdir: a second one is refused while the first lives, a lock left by a
+dead run is taken over, and the lock goes with its run."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from vampjax.run_lock import LOCK_FILE, RunLock
+from vampjax.workdir import WorkdirError
+
+HOLD = ("import sys, time; from vampjax.run_lock import RunLock; lock = RunLock(sys.argv[1]);"
+        "lock.acquire(); print('locked', flush=True); time.sleep(600)")
+
+
+def holder(workdir):
+  process = subprocess.Popen([sys.executable, "-c", HOLD, workdir], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+  assert process.stdout.readline().strip() == "locked"
+  return process
+
+
+def test_lock_held_by_a_live_process_is_refused_then_taken_over_after_its_death(
+    tmp_path, capsys):
+  process = holder(str(tmp_path))
+  try:
+    with pytest.raises(WorkdirError, match=rf"in use by another training \(pid {process.pid} "):
+      RunLock(str(tmp_path)).acquire()
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  with RunLock(str(tmp_path)):
+    assert f"pid {process.pid} on" in capsys.readouterr().err  # reported, then taken over
+    with open(tmp_path / LOCK_FILE) as f:
+      assert f.read().startswith(f"pid {os.getpid()} on")
+  assert not os.path.exists(tmp_path / LOCK_FILE)
+
+
+def test_lock_is_released_for_the_next_run(tmp_path, capsys):
+  for _ in range(2):
+    with RunLock(str(tmp_path)):
+      with pytest.raises(WorkdirError):
+        RunLock(str(tmp_path)).acquire()  # another open file description: refused too
+  assert capsys.readouterr().err == ""  # nothing was left behind to take over
