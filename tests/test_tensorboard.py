@@ -1,0 +1,51 @@
+"""TensorBoard events, read back with TensorBoard's own reader: scalars per split, image
+grids, and the steps of a resumed run replacing those logged after its checkpoint."""
+
+import io
+
+import numpy as np
+from PIL import Image
+from tensorboard.backend.event_processing import event_accumulator
+
+from vampjax.figures import image_grid
+from vampjax.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
+
+
+def read(workdir):
+  events = event_accumulator.EventAccumulator(str(workdir / TENSORBOARD_DIR),
+                                              size_guidance={"images": 0, "scalars": 0})
+  return events.Reload()
+
+
+def test_scalars_and_image_grids_read_back(tmp_path):
+  images = np.random.default_rng(0).random((5, 6, 7, 1), np.float32)
+  writer = TensorBoardWriter(str(tmp_path), resume_step=0)
+  writer.write(1, "train", {"loss": np.float32(3.5), "kl": 0.25})
+  writer.write(2, "train", {"loss": 2.5, "kl": 0.5})
+  writer.write(2, "test", {"loss": 2.75})
+  writer.write_images(2, "prior_samples", images, columns=3)
+  writer.close()
+  events = read(tmp_path)
+  assert sorted(events.Tags()["scalars"]) == ["test/loss", "train/kl", "train/loss"]
+  assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 3.5), (2, 2.5)]
+  assert [(e.step, e.value) for e in events.Scalars("test/loss")] == [(2, 2.75)]
+  (image,) = events.Images("images/prior_samples")
+  assert image.step == 2
+  pixels = np.asarray(Image.open(io.BytesIO(image.encoded_image_string)))
+  want = np.round(image_grid(images, 3) * 255)  # 2 rows of 3, 2-pixel white padding
+  assert pixels.shape == (2 * 8 + 2, 3 * 9 + 2, 3)  # grayscale as RGB
+  for channel in range(3):
+    np.testing.assert_array_equal(pixels[..., channel], want[..., 0])
+
+
+def test_resumed_run_replaces_the_steps_after_its_checkpoint(tmp_path):
+  writer = TensorBoardWriter(str(tmp_path), resume_step=0)
+  for step in (1, 2, 3):
+    writer.write(step, "train", {"loss": float(step)})
+  writer.close()
+  writer = TensorBoardWriter(str(tmp_path), resume_step=1)  # checkpoint at 1; 2, 3 again
+  for step in (2, 3):
+    writer.write(step, "train", {"loss": 10.0 * step})
+  writer.close()
+  assert [(e.step, e.value) for e in read(tmp_path).Scalars("train/loss")] == [
+      (1, 1.0), (2, 20.0), (3, 30.0)]
