@@ -1,0 +1,88 @@
+"""vampjax.load_run against what the command line writes for the same run: samples.png of
+--mode=sample, the reconstructions of --mode=figures, eval's posterior means and IS-NLL."""
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+import vampjax
+from tests.conftest import tiny_config
+from vampjax import api, figures, modes, train
+from vampjax.data import pipeline
+from vampjax.metrics import evaluate
+
+CONFIG = dict(num_train_steps=2, eval_every_steps=0, **{"eval.num_examples": 16})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("run"))
+  train.train_and_evaluate(tiny_config(**CONFIG), workdir)
+  return workdir, vampjax.load_run(workdir)
+
+
+def pixels(path):
+  return np.asarray(Image.open(path))
+
+
+def test_load_run_reads_config_params_and_step(run):
+  workdir, loaded = run
+  assert vampjax.load_run is api.load_run
+  assert loaded.step == 2 and loaded.config.latent_dim == tiny_config().latent_dim
+  _, state = train.restore_model(tiny_config(**CONFIG), workdir)
+  for got, want in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(state.params)):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_sample_equals_the_samples_png_of_mode_sample(run, tmp_path):
+  workdir, loaded = run
+  config = tiny_config(**CONFIG, seed=3)
+  cli = pixels(modes.run_sample(config, workdir))
+  mine = figures.save_image_grid(str(tmp_path / "api.png"), loaded.sample(config.num_samples,
+                                                                           seed=3))
+  np.testing.assert_array_equal(pixels(mine), cli)
+
+
+def test_reconstruct_equals_the_reconstructions_of_mode_figures(run, tmp_path):
+  workdir, loaded = run
+  config = tiny_config(**CONFIG)
+  modes.run_figures(config, workdir)
+  images = evaluate.test_images(config)[:32]  # write_figures' first 32 test images, uint8
+  reconstructions = loaded.reconstruct(images)
+  np.testing.assert_array_equal(reconstructions, loaded.reconstruct(pipeline.to_float(images)))
+  mine = figures.save_image_grid(
+      str(tmp_path / "api.png"), figures.paired_rows(pipeline.to_float(images), reconstructions,
+                                                     8), 8, figures.image_scale(32))
+  np.testing.assert_array_equal(pixels(mine),
+                                pixels(f"{workdir}/{figures.FIGURES_DIR}/reconstructions.png"))
+
+
+def test_encode_equals_the_posterior_means_of_the_evaluation(run):
+  workdir, loaded = run
+  images = evaluate.test_images(tiny_config(**CONFIG))
+  model, state = train.restore_model(tiny_config(**CONFIG), workdir)
+  want = evaluate.posterior_means(model, state.params, images, 8)
+  mu, logvar = loaded.encode(images)
+  np.testing.assert_allclose(mu, want, rtol=1e-6, atol=1e-6)
+  assert logvar.shape == mu.shape == (16, loaded.config.latent_dim)
+
+
+def test_log_likelihood_matches_the_is_nll_of_the_evaluation(run):
+  _, loaded = run
+  config = loaded.config
+  config.eval.is_samples, config.eval.lpips_backbones = 40, ("alex",)
+  config.eval.lpips_study_backbone = "alex"
+  images = evaluate.test_images(tiny_config(**CONFIG))[:8]  # one evaluation batch
+  eval_key = train.rng_streams(config.seed)["eval"]
+  results = evaluate.evaluate(loaded.model, loaded.params, images, config, eval_key)
+  _, batch_key = jax.random.split(jax.random.fold_in(eval_key, 0))  # the batch's IS key
+  log_px = loaded.log_likelihood(images, num_samples=40, rng=batch_key)
+  assert log_px.shape == (8,)
+  assert -np.mean(log_px) == pytest.approx(results["is_nll_nats"], rel=1e-6)
+
+
+def test_images_of_another_shape_are_refused_in_one_line(run):
+  with pytest.raises(ValueError, match=r"^images of shape \(2, 28, 28, 1\); this run takes "
+                                       r"\(N, 32, 32, 1\) in \[0, 1\] or uint8\.$"):
+    run[1].encode(np.zeros((2, 28, 28, 1), np.float32))

@@ -1,0 +1,99 @@
+"""Using a trained run from Python: `vampjax.load_run(workdir)`.
+
+  run = vampjax.load_run("runs/mnist_vamp")
+  mu, logvar = run.encode(images)          # images: (N, H, W, C) in [0, 1], or uint8
+  samples = run.sample(16, seed=0)         # (16, H, W, C) pixel means in [0, 1]
+
+Images go in and come out as numpy arrays, NHWC, pixels in [0, 1] (uint8 inputs are
+scaled). The checkpoint is restored on the devices of this process, whatever devices
+trained it. Each method is one jitted function, compiled on its first call (and again
+only for a new input shape). Nothing in vampjax's core imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from vampjax import checkpointing, train
+from vampjax.data import pipeline
+from vampjax.metrics import likelihood
+from vampjax.vae import VAE, build_model
+from vampjax.workdir import CONFIG_FILE
+
+
+def _log_likelihood(model: VAE, params: Any, x: jax.Array, rng: jax.Array,
+                    config: ml_collections.ConfigDict, num_samples: int) -> jax.Array:
+  """Per-image importance-sampled log p(x) in nats, with the evaluation's estimator."""
+  components = train.prior_components_fn(model)(params)
+  return likelihood.vae_log_likelihood(model, params, x, rng, components, config, num_samples,
+                                       config.eval.is_chunk, include_constant=True)
+
+
+class Run:
+  """A restored run: its `config`, `params` and `step`, and the model's operations."""
+
+  def __init__(self, config: ml_collections.ConfigDict, model: VAE, params: Any, step: int):
+    self.config, self.model, self.params, self.step = config, model, params, step
+    apply = lambda method: jax.jit(  # pylint: disable=g-long-lambda
+        lambda p, *args: model.apply({"params": p}, *args, method=method))
+    self._encode = apply(VAE.encode)
+    self._decode = apply(lambda module, z: jax.nn.sigmoid(module.decode(z)))
+    self._sample = jax.jit(lambda p, rng, n: model.apply({"params": p}, rng, n,
+                                                         method=VAE.sample),
+                           static_argnums=2)
+
+  def _images(self, x: np.ndarray) -> jax.Array:
+    """x as float32 in [0, 1]; refuses a shape other than (N, *the model's image shape)."""
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[1:] != tuple(self.model.image_shape):
+      raise ValueError(f"images of shape {x.shape}; this run takes (N, "
+                       f"{', '.join(map(str, self.model.image_shape))}) in [0, 1] or uint8.")
+    return pipeline.to_float(x) if x.dtype == np.uint8 else x.astype(np.float32)
+
+  def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior q(z|x) of each image: (mean μ, log σ²), each (N, latent_dim)."""
+    mu, logvar = self._encode(self.params, self._images(x))
+    return np.asarray(mu), np.asarray(logvar)
+
+  def decode(self, z: np.ndarray) -> np.ndarray:
+    """Pixel means (N, H, W, C) in [0, 1] of latents z (N, latent_dim)."""
+    return np.asarray(self._decode(self.params, np.asarray(z, np.float32)))
+
+  def reconstruct(self, x: np.ndarray) -> np.ndarray:
+    """Each image decoded from its posterior mean, as the evaluation and figures do."""
+    return self.decode(self.encode(x)[0])
+
+  def sample(self, n: int, seed: int = 0) -> np.ndarray:
+    """n images from the prior (for the VampPrior: k uniform, then z ~ q(z|u_k)), as
+    `main.py --mode=sample --config.seed=<seed> --config.num_samples=<n>` draws them."""
+    rng = train.rng_streams(seed)["sample"]
+    return np.asarray(self._sample(self.params, rng, n))
+
+  def log_likelihood(self, x: np.ndarray, num_samples: int = 5000,
+                     rng: jax.Array | int = 0) -> np.ndarray:
+    """Importance-sampled log p(x) of each image, (N,) nats, with S = `num_samples`
+    (rng: a key or an int seed). For a Gaussian likelihood it includes ½·log 2π per
+    pixel, like eval.json's is_nll_nats."""
+    key = jax.random.key(rng) if isinstance(rng, int) else rng
+    return np.asarray(_log_likelihood(self.model, self.params, self._images(x), key,
+                                      self.config, num_samples))
+
+
+def load_run(workdir: str, step: int | None = None) -> Run:
+  """The run in `workdir` (its config.json and checkpoint `step`, default the latest)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise checkpointing.CheckpointError(f"no {CONFIG_FILE} in {workdir}: not a vampjax run.")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  model = build_model(config)
+  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
+  state = checkpointing.restore(mngr, train.abstract_train_state(config, model), step,
+                                how_to_pick="load_run(workdir, step={step})")
+  return Run(config, model, state.params, int(state.step))
