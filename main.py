@@ -3,8 +3,10 @@
   python main.py --config=configs/mnist_vamp.py --workdir=runs/mnist_vamp
   python main.py --config=configs/mnist_vamp.py --workdir=runs/mnist_vamp --mode=sample
 
-Errors in the user's hands (a bad config value, missing data, a workdir of another run,
-no checkpoint) print one line and exit with status 2; nothing already written is lost.
+Errors in the user's hands (a bad config value, missing data, a workdir of another run or
+in use by another training, no readable checkpoint) print one line and exit with status 2;
+nothing already written is lost. A training stopped by SIGTERM or SIGINT saves the step in
+flight, prints one line and exits with 143 or 130 (128 + the signal's number).
 """
 
 import sys
@@ -19,7 +21,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from vampjax import config_validation, modes, sharding
+from vampjax import config_validation, modes, preemption, sharding
 from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
 from vampjax.data import DataError
@@ -64,6 +66,9 @@ def main(argv):
   except USER_ERRORS as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(USAGE_ERROR_STATUS)
+  except preemption.Preempted as stopped:
+    print(stopped, file=sys.stderr)
+    sys.exit(stopped.exit_status)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from PIL import Image
 
 import vampjax
 from tests.conftest import tiny_config
-from vampjax import api, figures, modes, train
+from vampjax import api, data, figures, modes, train
+from vampjax.state import restore_model, rng_streams
 from vampjax.data import pipeline
 from vampjax.metrics import evaluate
 
@@ -22,6 +23,11 @@ def run(tmp_path_factory):
   return workdir, vampjax.load_run(workdir)
 
 
+def test_images():
+  """The images --mode=figures shows: the first eval.num_examples of the test split."""
+  return data.get_dataset(tiny_config()).test[:CONFIG["eval.num_examples"]]
+
+
 def pixels(path):
   return np.asarray(Image.open(path))
 
@@ -30,7 +36,7 @@ def test_load_run_reads_config_params_and_step(run):
   workdir, loaded = run
   assert vampjax.load_run is api.load_run
   assert loaded.step == 2 and loaded.config.latent_dim == tiny_config().latent_dim
-  _, state = train.restore_model(tiny_config(**CONFIG), workdir)
+  _, state = restore_model(tiny_config(**CONFIG), workdir)
   for got, want in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(state.params)):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
@@ -48,7 +54,7 @@ def test_reconstruct_equals_the_reconstructions_of_mode_figures(run, tmp_path):
   workdir, loaded = run
   config = tiny_config(**CONFIG)
   modes.run_figures(config, workdir)
-  images = evaluate.test_images(config)[:32]  # write_figures' first 32 test images, uint8
+  images = test_images()[:32]  # write_figures' first 32 test images, uint8
   reconstructions = loaded.reconstruct(images)
   np.testing.assert_array_equal(reconstructions, loaded.reconstruct(pipeline.to_float(images)))
   mine = figures.save_image_grid(
@@ -60,8 +66,8 @@ def test_reconstruct_equals_the_reconstructions_of_mode_figures(run, tmp_path):
 
 def test_encode_equals_the_posterior_means_of_the_evaluation(run):
   workdir, loaded = run
-  images = evaluate.test_images(tiny_config(**CONFIG))
-  model, state = train.restore_model(tiny_config(**CONFIG), workdir)
+  images = test_images()
+  model, state = restore_model(tiny_config(**CONFIG), workdir)
   want = evaluate.posterior_means(model, state.params, images, 8)
   mu, logvar = loaded.encode(images)
   np.testing.assert_allclose(mu, want, rtol=1e-6, atol=1e-6)
@@ -73,8 +79,8 @@ def test_log_likelihood_matches_the_is_nll_of_the_evaluation(run):
   config = loaded.config
   config.eval.is_samples, config.eval.lpips_backbones = 40, ("alex",)
   config.eval.lpips_study_backbone = "alex"
-  images = evaluate.test_images(tiny_config(**CONFIG))[:8]  # one evaluation batch
-  eval_key = train.rng_streams(config.seed)["eval"]
+  images = test_images()[:8]  # one evaluation batch
+  eval_key = rng_streams(config.seed)["eval"]
   results = evaluate.evaluate(loaded.model, loaded.params, images, config, eval_key)
   _, batch_key = jax.random.split(jax.random.fold_in(eval_key, 0))  # the batch's IS key
   log_px = loaded.log_likelihood(images, num_samples=40, rng=batch_key)

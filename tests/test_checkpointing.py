@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import tiny_config
 from vampjax import checkpointing, train
+from vampjax.state import restore_model
 from vampjax.checkpointing import CHECKSUM_FILE, CheckpointError, UnreadableCheckpointError
 
 CONFIG = dict(eval_every_steps=0, log_every_steps=1)  # checkpoints at steps 2 and 4
@@ -69,14 +70,14 @@ def test_damaged_latest_checkpoint_names_step_file_and_readable_steps(run, tmp_p
   path = data_files(workdir, 4)[which]
   how(path)
   with pytest.raises(UnreadableCheckpointError) as error:
-    train.restore_model(tiny_config(**CONFIG), workdir)
+    restore_model(tiny_config(**CONFIG), workdir)
   message = str(error.value)
   assert "\n" not in message
   assert message.startswith("the checkpoint of step 4 in ")
   assert f"{path} {problem}" in message
   assert message.endswith("the saved steps [2] pass their checksums: pick one with "
                           "--config.eval.checkpoint_step=2.")
-  _, state = train.restore_model(tiny_config(**CONFIG), workdir, 2)  # the named way out
+  _, state = restore_model(tiny_config(**CONFIG), workdir, 2)  # the named way out
   assert int(state.step) == 2
 
 
@@ -87,7 +88,7 @@ def test_checkpoint_saved_without_checksums_reports_orbax_error_in_one_line(run,
   with pytest.raises(UnreadableCheckpointError,
                      match=r"^the checkpoint of step 4 in .*: ValueError: .*Error reading \"(params|"
                            r"opt_state)\..*Data corruption detected.*checkpoint_step=2\.$"):
-    train.restore_model(tiny_config(**CONFIG), workdir)
+    restore_model(tiny_config(**CONFIG), workdir)
 
 
 def test_training_resumes_from_the_newest_readable_checkpoint(run, tmp_path, capsys):

@@ -1,9 +1,12 @@
-"""Failures a long run must survive: SIGKILL at any step, a kill during a save, NaN steps,
-bad configs, and a checkpoint or workdir of another config."""
+"""Failures a long run must survive: SIGKILL, SIGTERM or SIGINT at any step (on one or two
+processes), a kill during a save, NaN steps, bad configs, a checkpoint or workdir of another
+config, and a second training on a workdir in use."""
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -30,8 +33,9 @@ RUN = ["--config=configs/mnist_vamp.py", "--config.latent_dim=4", "--config.num_
        "--config.num_train_steps=12"]
 
 
-def main_process(workdir, *extra, **kwargs):
-  env = {**os.environ, "VAMPJAX_COMPILATION_CACHE": os.path.join(ROOT, ".pytest_cache", "xla")}
+def main_process(workdir, *extra, env=None, **kwargs):
+  env = {**os.environ, "VAMPJAX_COMPILATION_CACHE": os.path.join(ROOT, ".pytest_cache", "xla"),
+         **(env or {})}
   return subprocess.Popen([sys.executable, "main.py", *RUN, f"--workdir={workdir}", *extra],
                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, **kwargs)
@@ -51,25 +55,138 @@ def final_params(workdir):
   return restore_model(config, workdir)[1].params
 
 
-def test_sigkill_at_random_steps_then_resume_gives_identical_parameters(tmp_path):
-  straight = str(tmp_path / "straight")
-  assert main_process(straight).wait(timeout=300) == 0
-  reference = jax.tree.leaves(final_params(straight))
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+  """The parameters of RUN, uninterrupted."""
+  workdir = str(tmp_path_factory.mktemp("straight"))
+  assert main_process(workdir).wait(timeout=300) == 0
+  return jax.tree.leaves(final_params(workdir))
+
+
+def wait_for_step(workdir, process, step):
+  deadline = time.time() + 240
+  while logged_steps(workdir) < step and process.poll() is None and time.time() < deadline:
+    time.sleep(0.02)
+
+
+def train_steps(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [r["step"] for r in map(json.loads, f) if r["split"] == "train"]
+
+
+def resume_and_compare(workdir, reference, label):
+  """Runs RUN again in `workdir` to its end: parameters bitwise those of `reference`."""
+  assert main_process(workdir).wait(timeout=300) == 0
+  for got, want in zip(jax.tree.leaves(final_params(workdir)), reference, strict=True):
+    np.testing.assert_array_equal(got, want)  # bitwise
+  assert train_steps(workdir) == list(range(1, 13)), label
+
+
+def test_sigkill_at_random_steps_then_resume_gives_identical_parameters(straight, tmp_path):
   kill_points = sorted(np.random.default_rng(0).choice(np.arange(2, 12), 3, replace=False))
   for kill_at in kill_points:
     workdir = str(tmp_path / f"killed_at_{kill_at}")
     process = main_process(workdir)
-    deadline = time.time() + 240
-    while logged_steps(workdir) < kill_at and process.poll() is None and time.time() < deadline:
-      time.sleep(0.02)
+    wait_for_step(workdir, process, kill_at)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert main_process(workdir).wait(timeout=300) == 0
-    for got, want in zip(jax.tree.leaves(final_params(workdir)), reference):
-      np.testing.assert_array_equal(got, want)  # bitwise
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      train_steps = [r["step"] for r in map(json.loads, f) if r["split"] == "train"]
-    assert train_steps == list(range(1, 13)), f"killed at {kill_at}: {train_steps}"
+    resume_and_compare(workdir, straight, f"killed at {kill_at}")
+
+
+def stopped_step(stderr, signum):
+  """The step of main.py's last line `stopped at step N (SIG...); ...`."""
+  line = stderr.strip().splitlines()[-1]
+  match = re.fullmatch(rf"stopped at step (\d+) \({signal.Signals(signum).name}\); checkpoint "
+                       "saved; run the same command to resume", line)
+  assert match, stderr
+  return int(match[1])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_the_step_in_flight_then_resume_gives_identical_parameters(
+    straight, tmp_path, signum):
+  """The step in flight ends and is saved; exit status 128 + the signal, within seconds."""
+  kill_at = int(np.random.default_rng(signum).integers(2, 9))
+  workdir = str(tmp_path / "run")
+  process = main_process(workdir)
+  wait_for_step(workdir, process, kill_at)
+  sent = time.perf_counter()
+  process.send_signal(signum)
+  _, stderr = process.communicate(timeout=120)
+  exit_s = time.perf_counter() - sent
+  assert process.returncode == 128 + signum, stderr
+  step = stopped_step(stderr, signum)
+  assert kill_at <= step < 12 and exit_s < 30, (kill_at, step, exit_s)
+  assert checkpointing.manager(workdir).latest_step() == step
+  assert train_steps(workdir) == list(range(1, step + 1))
+  print(f"{signal.Signals(signum).name} after step {kill_at}: stopped at step {step}, exited "
+        f"{exit_s:.2f} s after the signal")
+  resume_and_compare(workdir, straight, f"{signal.Signals(signum).name} at {kill_at}")
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def two_processes(workdir, *extra):
+  """RUN on 2 processes of one CPU device each, joined by jax.distributed on localhost."""
+  port = free_port()
+  return [main_process(workdir, *extra, env={
+      "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
+      "JAX_PROCESS_ID": str(i)}) for i in range(2)]
+
+
+def test_a_signal_to_one_of_two_processes_stops_both_at_the_same_saved_step(tmp_path):
+  workdir = str(tmp_path / "run")
+  sync = "--config.preemption_sync_every_steps=2"
+  processes = two_processes(workdir, sync)
+  try:
+    wait_for_step(workdir, processes[0], 3)
+    sent = time.perf_counter()
+    processes[1].send_signal(signal.SIGTERM)  # only the second: the first learns it from it
+    outputs = [p.communicate(timeout=120) for p in processes]
+    exit_s = time.perf_counter() - sent
+  finally:
+    for p in processes:
+      p.kill()
+  assert [p.returncode for p in processes] == [143, 143], outputs
+  steps = [stopped_step(stderr, signal.SIGTERM) for _, stderr in outputs]
+  assert steps[0] == steps[1] and steps[0] % 2 == 0 and 3 <= steps[0] < 12, steps
+  assert checkpointing.manager(workdir).latest_step() == steps[0]
+  print(f"2 processes, SIGTERM to one after step 3: both stopped at step {steps[0]}, exited "
+        f"{exit_s:.2f} s after the signal")
+  resumed = two_processes(workdir, sync)
+  assert [p.wait(timeout=300) for p in resumed] == [0, 0]
+  assert checkpointing.manager(workdir).latest_step() == 12
+  assert train_steps(workdir) == list(range(1, 13))
+
+
+def tree_snapshot(root):
+  """{path: (size, mtime)} of every file under `root`."""
+  paths = [os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names]
+  return {path: (os.path.getsize(path), os.path.getmtime(path)) for path in paths}
+
+
+def test_second_training_on_a_workdir_in_use_is_refused_and_writes_nothing(tmp_path):
+  workdir = str(tmp_path / "run")
+  first = main_process(workdir, "--config.num_train_steps=100000")
+  try:
+    wait_for_step(workdir, first, 1)
+    first.send_signal(signal.SIGSTOP)  # frozen: the workdir does not change meanwhile
+    before = tree_snapshot(workdir)
+    second = main_process(workdir, "--config.num_train_steps=100000")
+    _, stderr = second.communicate(timeout=120)
+    assert second.returncode == 2
+    assert re.fullmatch(rf"error: {re.escape(workdir)} is in use by another training \(pid {first.pid} on "
+                        r"\S+, since [\d\- :]+\); wait for it to end, or use another "
+                        r"--workdir\.", stderr.strip().splitlines()[-1]), stderr
+    assert tree_snapshot(workdir) == before
+  finally:
+    first.send_signal(signal.SIGKILL)
+    first.send_signal(signal.SIGCONT)
+    first.wait()
 
 
 SLOW_SAVE = textwrap.dedent("""

@@ -20,9 +20,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from vampjax import checkpointing, train
+from vampjax import checkpointing, state
 from vampjax.data import pipeline
-from vampjax.metrics import likelihood
+from vampjax.metrics import likelihood, masked_eval
 from vampjax.vae import VAE, build_model
 from vampjax.workdir import CONFIG_FILE
 
@@ -30,7 +30,7 @@ from vampjax.workdir import CONFIG_FILE
 def _log_likelihood(model: VAE, params: Any, x: jax.Array, rng: jax.Array,
                     config: ml_collections.ConfigDict, num_samples: int) -> jax.Array:
   """Per-image importance-sampled log p(x) in nats, with the evaluation's estimator."""
-  components = train.prior_components_fn(model)(params)
+  components = masked_eval.prior_components_fn(model)(params)
   return likelihood.vae_log_likelihood(model, params, x, rng, components, config, num_samples,
                                        config.eval.is_chunk, include_constant=True)
 
@@ -72,7 +72,7 @@ class Run:
   def sample(self, n: int, seed: int = 0) -> np.ndarray:
     """n images from the prior (for the VampPrior: k uniform, then z ~ q(z|u_k)), as
     `main.py --mode=sample --config.seed=<seed> --config.num_samples=<n>` draws them."""
-    rng = train.rng_streams(seed)["sample"]
+    rng = state.rng_streams(seed)["sample"]
     return np.asarray(self._sample(self.params, rng, n))
 
   def log_likelihood(self, x: np.ndarray, num_samples: int = 5000,
@@ -94,6 +94,6 @@ def load_run(workdir: str, step: int | None = None) -> Run:
     config = ml_collections.ConfigDict(json.load(f))
   model = build_model(config)
   mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
-  state = checkpointing.restore(mngr, train.abstract_train_state(config, model), step,
-                                how_to_pick="load_run(workdir, step={step})")
-  return Run(config, model, state.params, int(state.step))
+  restored = checkpointing.restore(mngr, state.abstract_train_state(config, model), step,
+                                   how_to_pick="load_run(workdir, step={step})")
+  return Run(config, model, restored.params, int(restored.step))

@@ -68,7 +68,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_eval_examples = -1      # test images per periodic evaluation; -1: all
   config.checkpoint_every_steps = 1000
   config.max_checkpoints_to_keep = 3
-  config.num_samples = 64            # images in samples.png
+  config.num_samples = 64            # images in samples.png (and in TensorBoard per evaluation)
+  config.preemption_sync_every_steps = 10  # several processes: steps between agreeing to stop
 
   # Evaluation (--mode=eval / --mode=figures).
   config.eval = ml_collections.ConfigDict()

@@ -31,8 +31,9 @@ def run_train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool =
 
 
 def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """Writes `<workdir>/samples.png`: a grid of decoded prior samples of the latest checkpoint."""
-  model, state = restore_model(config, workdir)
+  """Writes `<workdir>/samples.png`: a grid of decoded prior samples of the checkpoint
+  `eval.checkpoint_step` names (default: the latest)."""
+  model, state = restore_model(config, workdir, _checkpoint_step(config))
   rng = rng_streams(config.seed)["sample"]
   images = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
                                          method=VAE.sample))(state.params)

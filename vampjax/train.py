@@ -2,27 +2,30 @@
 
 Everything random is a function of `config.seed` and the step: the rng of step s is
 fold_in(train_key, s) and its batch is recomputed from (seed, s), so a resumed run
-continues exactly where the checkpoint left it.
+continues exactly where the checkpoint left it. The loop holds the workdir's lock
+(run_lock) and stops cleanly on SIGTERM / SIGINT (preemption).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from flax.training import train_state
 from tqdm import tqdm
 
-from vampjax import checkpointing, config_validation, data, objective, sharding
+from vampjax import checkpointing, config_validation, data, figures, objective, preemption
+from vampjax import run_lock, sharding
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.grad_accum import accumulated_grad
-from vampjax.metric_writers import MetricsWriter
+from vampjax.metric_writers import MetricsWriter, TensorBoardWriter
 from vampjax.metrics import masked_eval
 from vampjax.nonfinite import NonFiniteGuard, all_finite
 from vampjax.state import abstract_train_state, create_train_state, rng_streams
@@ -73,6 +76,27 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
   return train_step
 
 
+NUM_RECONSTRUCTIONS = 16  # test images (and their reconstructions) in TensorBoard
+
+
+def make_pictures(model: VAE, num_samples: int, mesh: jax.sharding.Mesh
+                  ) -> Callable[[Any, np.ndarray, jax.Array], tuple[np.ndarray, np.ndarray]]:
+  """pictures(params, images, rng) -> (prior samples, reconstructions) as host arrays:
+  what TensorBoard shows at each evaluation. Every process computes them (the parameters
+  span all processes); each reads its own replica."""
+
+  def pictures(params, x, rng):
+    samples = model.apply({"params": params}, rng, num_samples, method=VAE.sample)
+    mu, _ = model.apply({"params": params}, x, method=VAE.encode)
+    return samples, jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode))
+
+  repl = sharding.replicated(mesh)
+  jitted = jax.jit(pictures, out_shardings=repl)
+  return lambda params, x, rng: jax.tree.map(
+      lambda a: np.asarray(a.addressable_data(0)),
+      jitted(params, sharding.put_replicated(x, mesh), rng))
+
+
 def _every(step: int, period: int, last: int) -> bool:
   return step == last or (period > 0 and step % period == 0)
 
@@ -85,9 +109,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   The caller has validated the config (`config_validation.validate`) and joined a
   multi-host run (`sharding.initialize_distributed`), as main.py does; the checks that need
   the data run here, before anything is written. A workdir holding a run of another
-  config is refused unless `overwrite`. `dataset`: the config's, if already loaded.
+  config, or in use by another training, is refused (WorkdirError; the first unless
+  `overwrite`). `dataset`: the config's, if already loaded. On SIGTERM or SIGINT the
+  step in flight is saved and `preemption.Preempted` raised.
   """
   workdir = os.path.abspath(workdir)
+  with run_lock.lock_run(workdir):
+    return _train(config, workdir, overwrite, dataset)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
+           dataset: data.Dataset | None) -> train_state.TrainState:
+  """train_and_evaluate, holding the workdir's lock."""
   lead = jax.process_index() == 0  # one process writes the workdir's files; orbax saves on all
   mesh = sharding.make_mesh()
   if dataset is None:
@@ -102,20 +135,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if mngr.latest_step() is None:
     state = create_train_state(config, model, keys["init"], dataset.train)
   else:
-    state = checkpointing.restore(mngr, abstract_train_state(config, model))
+    state = checkpointing.restore(mngr, abstract_train_state(config, model), fallback=True)
     print(f"Resuming from the checkpoint at step {int(state.step)} in {workdir}.")
   state = sharding.put_replicated(state, mesh)
   start = int(state.step)
-  writer = MetricsWriter(workdir, start) if lead else None
+  tensorboard = TensorBoardWriter(workdir, start) if lead else None
+  writers = [MetricsWriter(workdir, start), tensorboard] if lead else []
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   train_step = jax.jit(make_train_step(config), donate_argnums=0,
                        in_shardings=(repl, batch_sh, repl), out_shardings=(repl, repl))
   eval_step = jax.jit(masked_eval.make_eval_step(model, config))
+  pictures = make_pictures(model, config.num_samples, mesh)
   beta_at = objective.beta_schedule(config)
   test_images = (dataset.test if config.num_eval_examples < 0
                  else dataset.test[:config.num_eval_examples])
+  shown = pipeline.to_float(np.asarray(test_images[:NUM_RECONSTRUCTIONS]))
   batches = pipeline.prefetch(
       pipeline.train_batches(dataset.train, config.batch_size, config.seed, start,
                              config.data.dynamic_binarization),
@@ -124,15 +160,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   last = config.num_train_steps
   logged_step, logged_time = start, time.perf_counter()
   try:
-    with tqdm(initial=start, total=last, desc="train", unit="step", dynamic_ncols=True,
-              disable=not lead) as bar:
+    with preemption.StopRequest(config.preemption_sync_every_steps) as stop, tqdm(
+        initial=start, total=last, desc="train", unit="step", dynamic_ncols=True,
+        disable=not lead) as bar:
       for step in range(start + 1, last + 1):
         state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
         guard.add(step, metrics)
         log, evaluate_now, save = (_every(step, config.log_every_steps, last),
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
-        if log or evaluate_now or save:
+        signum = stop.stop_signal(step) if step < last else 0
+        if log or evaluate_now or save or signum:
           guard.check(mngr.latest_step())
         if log:
           metrics = jax.device_get(metrics)
@@ -140,7 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
           metrics["skipped_steps"] = guard.skipped
           logged_step, logged_time = step, now
-          if writer:
+          for writer in writers:
             writer.write(step, "train", metrics)
           bar.set_postfix(loss=f"{metrics['loss']:.2f}", kl=f"{metrics['kl']:.2f}",
                           img_s=f"{metrics['images_per_sec']:.0f}")
@@ -148,14 +186,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           results = masked_eval.loss_means(model, state.params, test_images, config,
                                            jax.random.fold_in(keys["eval"], step),
                                            float(beta_at(step)), mesh, eval_step)
-          if writer:
+          samples, reconstructions = pictures(state.params, shown, keys["sample"])
+          for writer in writers:
             writer.write(step, "test", results)
+          if tensorboard:
+            tensorboard.write_images(step, "prior_samples", samples)
+            tensorboard.write_images(step, "reconstructions",
+                                     figures.paired_rows(shown, reconstructions, 8), 8)
           bar.write(f"step {step}: test loss {results['loss']:.3f} "
                     f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
-        if save:
+        if save or signum:
           checkpointing.save(mngr, step, state)
         bar.update(1)
+        if signum:
+          raise preemption.Preempted(step, signum)  # once the save below is complete
   finally:
-    mngr.wait_until_finished()  # a failure still leaves the last good checkpoint complete
+    checkpointing.finish(mngr)  # a failure still leaves the last good checkpoint complete
+    if tensorboard:
+      tensorboard.close()
   return state

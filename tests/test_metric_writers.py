@@ -1,5 +1,5 @@
-"""TensorBoard events, read back with TensorBoard's own reader: scalars per split, image
-grids, and the steps of a resumed run replacing those logged after its checkpoint."""
+"""TensorBoardWriter's events, read back with TensorBoard's own reader: scalars per split,
+image grids, and the steps of a resumed run replacing those logged after its checkpoint."""
 
 import io
 
@@ -8,7 +8,7 @@ from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 
 from vampjax.figures import image_grid
-from vampjax.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
+from vampjax.metric_writers import TENSORBOARD_DIR, TensorBoardWriter
 
 
 def read(workdir):
