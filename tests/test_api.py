@@ -23,7 +23,7 @@ def run(tmp_path_factory):
   return workdir, vampjax.load_run(workdir)
 
 
-def test_images():
+def figure_images():
   """The images --mode=figures shows: the first eval.num_examples of the test split."""
   return data.get_dataset(tiny_config()).test[:CONFIG["eval.num_examples"]]
 
@@ -54,7 +54,7 @@ def test_reconstruct_equals_the_reconstructions_of_mode_figures(run, tmp_path):
   workdir, loaded = run
   config = tiny_config(**CONFIG)
   modes.run_figures(config, workdir)
-  images = test_images()[:32]  # write_figures' first 32 test images, uint8
+  images = figure_images()[:32]  # write_figures' first 32 test images, uint8
   reconstructions = loaded.reconstruct(images)
   np.testing.assert_array_equal(reconstructions, loaded.reconstruct(pipeline.to_float(images)))
   mine = figures.save_image_grid(
@@ -66,7 +66,7 @@ def test_reconstruct_equals_the_reconstructions_of_mode_figures(run, tmp_path):
 
 def test_encode_equals_the_posterior_means_of_the_evaluation(run):
   workdir, loaded = run
-  images = test_images()
+  images = figure_images()
   model, state = restore_model(tiny_config(**CONFIG), workdir)
   want = evaluate.posterior_means(model, state.params, images, 8)
   mu, logvar = loaded.encode(images)
@@ -79,7 +79,7 @@ def test_log_likelihood_matches_the_is_nll_of_the_evaluation(run):
   config = loaded.config
   config.eval.is_samples, config.eval.lpips_backbones = 40, ("alex",)
   config.eval.lpips_study_backbone = "alex"
-  images = test_images()[:8]  # one evaluation batch
+  images = figure_images()[:8]  # one evaluation batch
   eval_key = rng_streams(config.seed)["eval"]
   results = evaluate.evaluate(loaded.model, loaded.params, images, config, eval_key)
   _, batch_key = jax.random.split(jax.random.fold_in(eval_key, 0))  # the batch's IS key
