@@ -1,0 +1,242 @@
+"""vampjax's jitted train step against the same step in PyTorch, timed side by side.
+
+  pip install torch==2.13.0   # optional: only this benchmark uses PyTorch (the CPU build)
+  python benchmarks/vs_pytorch.py --out=benchmarks/results/vs_pytorch_cpu.json
+  python benchmarks/vs_pytorch.py --check   # same weights: do the losses agree?
+
+Machines of one kind differ by about 2× and a shared machine drifts within minutes, so
+absolute times from different runs do not compare. Here each round times `--steps` steps
+of vampjax, PyTorch eager and PyTorch under torch.compile back to back (the order
+reversed every other round) in one process, with the same number of threads, and the
+ratio PyTorch / vampjax is taken within the round: its median and spread over the rounds
+are the figure; the absolute times are context. The PyTorch model (benchmarks/torch_vae.py)
+has the same networks, batch, K, latent size, likelihood and Adam. A config is
+`name` or `name:K` (K overrides num_components).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import measure  # pylint: disable=wrong-import-position
+import torch_layout  # pylint: disable=wrong-import-position
+from vampjax import objective, train, xla_cpu  # pylint: disable=wrong-import-position
+from vampjax.networks import CHANNELS, DOWNSAMPLING  # pylint: disable=wrong-import-position
+
+try:
+  import torch
+  import torch_vae
+except ImportError:
+  torch = None
+
+INSTALL = "pip install torch==2.13.0"
+CONFIGS = ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv:500", "celeba_vamp_conv:1000",
+           "celeba_vamp_resnet:500"]
+flags.DEFINE_list("configs", CONFIGS, "Config modules under configs/, each `name` or `name:K`.")
+flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
+flags.DEFINE_integer("steps", 5, "Steps of each framework per round, after warm-up.")
+flags.DEFINE_integer("threads", None, "PyTorch's threads; default: one per core, as XLA:CPU.")
+flags.DEFINE_bool("compile", True, "Also time PyTorch's step under torch.compile.")
+flags.DEFINE_bool("check", False, "Only compare one loss and gradient norm on copied weights.")
+flags.DEFINE_float("tolerance", 1e-4, "--check: the largest relative difference accepted.")
+flags.DEFINE_string("out", None, "Write the results as JSON here.")
+FLAGS = flags.FLAGS
+Step = Callable[[int], None]
+TERMS = ("loss", "reconstruction", "kl")
+
+
+def study_inputs(spec: str) -> tuple[Any, Any, Any, jax.Array]:
+  """measure.study_step_inputs of `name` or `name:K`."""
+  name, _, k = spec.partition(":")
+  return measure.study_step_inputs(name, int(k) if k else None)
+
+
+def map_shape(config) -> tuple[int, int, int]:
+  """The feature map between the encoder's convs and its dense heads."""
+  side = config.data.image_size // DOWNSAMPLING
+  return side, side, CHANNELS[-1]
+
+
+def torch_model(config, params: Any) -> "torch_vae.VAE":
+  """The PyTorch model of `config` holding a copy of vampjax's `params`."""
+  model = torch_vae.build(config)
+  weights = torch_layout.state_dict(jax.device_get(params), map_shape(config))
+  model.load_state_dict({name: torch.from_numpy(np.array(value))
+                         for name, value in weights.items()})
+  return model
+
+
+def compare(config, model, params: Any, batch: jax.Array, rng: jax.Array
+            ) -> dict[str, dict[str, float]]:
+  """The loss terms (batch means, β = 1) and the gradient norm of vampjax and of PyTorch on
+  the same weights, batch and noise: {term: {vampjax, torch, relative_difference}}."""
+  noise = objective.sample_noise(rng, config, batch.shape[0])
+
+  def loss_fn(p):
+    terms = objective.loss_terms(model.apply({"params": p}, batch, noise), batch, 1.0, config)
+    means = {name: jnp.mean(terms[name]) for name in TERMS}
+    return means["loss"], means
+
+  grads, ours = jax.jit(jax.grad(loss_fn, has_aux=True))(params)
+  ours["grad_norm"] = optax.tree.norm(grads)
+  torch_net = torch_model(config, params)
+  x = torch.from_numpy(torch_layout.images(np.asarray(batch)).copy())
+  loss, terms = torch_net(x, torch.from_numpy(np.array(noise)), 1.0)
+  loss.backward()
+  theirs = {name: float(terms[name].detach().mean()) for name in TERMS}
+  theirs["grad_norm"] = float(torch.linalg.vector_norm(
+      torch.stack([torch.linalg.vector_norm(p.grad) for p in torch_net.parameters()])))
+  return {name: {"vampjax": float(ours[name]), "torch": theirs[name],
+                 "relative_difference": abs(float(ours[name]) - theirs[name])
+                 / max(abs(theirs[name]), 1e-12)} for name in theirs}
+
+
+def vampjax_step(config, state: Any, batch: jax.Array) -> tuple[Step, float]:
+  """run(n): n jitted train steps, waiting for the last (as main.py's loop, which does not
+  wait in between); and the compile time."""
+  start = time.perf_counter()
+  compiled = jax.jit(train.make_train_step(config), donate_argnums=0).lower(
+      state, batch, jax.random.key(1)).compile()
+  compile_s = time.perf_counter() - start
+  keys = list(jax.random.split(jax.random.key(1), 1000))
+  holder = {"state": state, "step": 0}
+
+  def run(n):
+    for _ in range(n):
+      holder["state"], metrics = compiled(holder["state"], batch,
+                                          keys[holder["step"] % len(keys)])
+      holder["step"] += 1
+    jax.block_until_ready(metrics)
+
+  return run, compile_s
+
+
+def torch_step(config, batch: jax.Array, compile_loss: bool) -> tuple[Step, float]:
+  """run(n): n PyTorch steps; and the time of the first step (with torch.compile: the
+  compile)."""
+  model = torch_vae.build(config)
+  step = torch_vae.make_step(model, config, compile_loss)
+  x = torch.from_numpy(torch_layout.images(np.asarray(batch)).copy())
+  start = time.perf_counter()
+  step(x, config.beta)
+  first_s = time.perf_counter() - start
+
+  def run(n):
+    for _ in range(n):
+      step(x, config.beta)
+
+  return run, first_s
+
+
+def seconds_per_step(run: Step, steps: int) -> float:
+  start = time.perf_counter()
+  run(steps)
+  return (time.perf_counter() - start) / steps
+
+
+def ratio_summary(numerator: list[float], denominator: list[float]) -> dict[str, Any]:
+  ratios = [a / b for a, b in zip(numerator, denominator)]
+  return {"median": float(np.median(ratios)), "min": min(ratios), "max": max(ratios),
+          "per_round": ratios}
+
+
+def benchmark(spec: str) -> dict[str, Any]:
+  """Interleaved rounds of every framework's step on one config."""
+  config, _, state, batch = study_inputs(spec)
+  runs, first = {}, {}
+  runs["vampjax"], first["vampjax"] = vampjax_step(config, state, batch)
+  runs["torch_eager"], first["torch_eager"] = torch_step(config, batch, False)
+  errors = {}
+  if FLAGS.compile:
+    try:
+      runs["torch_compile"], first["torch_compile"] = torch_step(config, batch, True)
+    except Exception as e:  # pylint: disable=broad-except
+      errors["torch_compile"] = f"{type(e).__name__}: {e}"[:500]
+  for run in runs.values():
+    run(2)  # warm-up
+  times = {name: [] for name in runs}
+  for i in range(FLAGS.rounds):
+    for name in (list(runs) if i % 2 == 0 else reversed(list(runs))):
+      times[name].append(seconds_per_step(runs[name], FLAGS.steps))
+  result = {"config": spec, "batch_size": config.batch_size,
+            "image": [config.data.image_size] * 2 + [config.data.channels],
+            "architecture": config.architecture, "prior": config.prior,
+            "num_components": config.num_components if config.prior == "vamp" else 0,
+            "latent_dim": config.latent_dim, "likelihood": config.likelihood,
+            "first_call_s": first, "errors": errors,
+            "step_s": {name: {"median": float(np.median(t)), "per_round": t}
+                       for name, t in times.items()}}
+  result["ratio"] = {name.removeprefix("torch_"): ratio_summary(times[name], times["vampjax"])
+                     for name in runs if name != "vampjax"}
+  return result
+
+
+def machine() -> dict[str, Any]:
+  with open("/proc/cpuinfo") as f:
+    models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+  return {"cpu": models[0] if models else platform.processor(), "cores": os.cpu_count(),
+          "python": platform.python_version(), "jax": jax.__version__,
+          "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+          "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+          "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "")}
+
+
+def check() -> bool:
+  ok = True
+  for spec in FLAGS.configs:
+    config, model, state, batch = study_inputs(spec)
+    for name, r in compare(config, model, state.params, batch, jax.random.key(2)).items():
+      ok &= r["relative_difference"] <= FLAGS.tolerance
+      print(f"{spec:24s} {name:15s} vampjax {r['vampjax']:12.6g}  torch {r['torch']:12.6g}  "
+            f"relative difference {r['relative_difference']:.1e}", flush=True)
+  return ok
+
+
+def main(_):
+  if torch is None:
+    print(f"PyTorch is not installed; this optional benchmark needs it: {INSTALL}")
+    return
+  torch.set_num_threads(FLAGS.threads or os.cpu_count())
+  if FLAGS.check:
+    if not check():
+      print(f"The losses differ by more than --tolerance={FLAGS.tolerance}.")
+      sys.exit(1)
+    return
+  results = []
+  for spec in FLAGS.configs:
+    r = benchmark(spec)
+    results.append(r)
+    medians = "  ".join(f"{name} {s['median']:.3f} s" for name, s in r["step_s"].items())
+    ratios = "  ".join(f"{name} {q['median']:.2f}× ({q['min']:.2f}–{q['max']:.2f})"
+                       for name, q in r["ratio"].items())
+    print(f"{spec:24s} {medians}  PyTorch/vampjax: {ratios}  {r['errors'] or ''}", flush=True)
+    if FLAGS.out:  # after every config: a long run cut short keeps what it measured
+      write(FLAGS.out, results)
+
+
+def write(path: str, results: list[dict[str, Any]]) -> None:
+  with open(path, "w") as f:
+    json.dump({"date": datetime.date.today().isoformat(), "machine": machine(),
+               "command": " ".join(["python", *sys.argv]),
+               "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps,
+               "note": "ratio = PyTorch step time / vampjax step time within each round; "
+                       "absolute times are noisy (a shared 2-core machine)",
+               "results": results}, f, indent=2)
+
+if __name__ == "__main__":
+  xla_cpu.configure_process()  # as main.py runs
+  app.run(main)

@@ -1,0 +1,99 @@
+"""benchmarks/torch_layout.py: vampjax's layers, with their parameters in PyTorch's layouts,
+compute what PyTorch's layers compute by their documented definitions (written here in
+numpy), so the side-by-side benchmark times the same networks."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import ROOT, tiny_config
+from vampjax import fast_convs, train
+from vampjax.vae import build_model
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import torch_layout  # pylint: disable=wrong-import-position
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, stride: int, padding: int) -> np.ndarray:
+  """PyTorch's Conv2d: out[n, o, i, j] = Σ_{c,a,b} x_pad[n, c, s·i + a, s·j + b] w[o, c, a, b]."""
+  kh, kw = weight.shape[2:]
+  x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+  rows = (x.shape[2] - kh) // stride + 1
+  cols = (x.shape[3] - kw) // stride + 1
+  out = 0
+  for a in range(kh):
+    for b in range(kw):
+      window = x[:, :, a:a + stride * rows:stride, b:b + stride * cols:stride]
+      out = out + np.einsum("nchw,oc->nohw", window, weight[:, :, a, b])
+  return out
+
+
+def conv_transpose2d(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+  """PyTorch's ConvTranspose2d(4, stride 2, padding 1): x[n, c, i, j] w[c, o, a, b] is added
+  at output pixel (2i + a − 1, 2j + b − 1), kept where inside the 2H × 2W output."""
+  n, _, h, w = x.shape
+  out = np.zeros((n, weight.shape[1], 2 * h + 2, 2 * w + 2))
+  for a in range(4):
+    for b in range(4):
+      out[:, :, a:a + 2 * h:2, b:b + 2 * w:2] += np.einsum("nchw,co->nohw", x, weight[:, :, a, b])
+  return out[:, :, 1:-1, 1:-1]
+
+
+def nchw(x: jax.Array) -> np.ndarray:
+  return torch_layout.images(np.asarray(x, np.float64))
+
+
+@pytest.fixture
+def rng():
+  return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("kernel_size,stride,conv", [(4, 2, fast_convs.strided_conv),
+                                                     (3, 1, fast_convs.same_conv)])
+def test_conv_kernel_gives_pytorch_conv(rng, kernel_size, stride, conv):
+  u = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+  kernel = rng.standard_normal((kernel_size, kernel_size, 3, 5)).astype(np.float32)
+  expected = conv2d(torch_layout.images(u), torch_layout.conv_kernel(kernel), stride, 1)
+  np.testing.assert_allclose(nchw(conv(u, kernel)), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_transposed_conv_kernel_gives_pytorch_conv_transpose(rng):
+  x = rng.standard_normal((2, 4, 4, 6)).astype(np.float32)
+  kernel = rng.standard_normal((4, 4, 5, 6)).astype(np.float32)  # a (6 -> 5) up-conv
+  expected = conv_transpose2d(torch_layout.images(x), torch_layout.conv_kernel(kernel))
+  np.testing.assert_allclose(nchw(fast_convs.conv_transpose(x, kernel)), expected,
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_dense_layers_next_to_a_flatten_see_the_same_features(rng):
+  shape = (2, 3, 4)  # (H, W, C)
+  feature_map = rng.standard_normal((5, *shape))
+  kernel, bias = rng.standard_normal((24, 7)), rng.standard_normal(7)
+  # Encoder head: flatten as (h, w, c) @ kernel == flatten as (c, h, w) @ weightᵀ.
+  weight = torch_layout.dense_from_map(kernel, shape)
+  np.testing.assert_allclose(feature_map.reshape(5, -1) @ kernel,
+                             feature_map.transpose(0, 3, 1, 2).reshape(5, -1) @ weight.T)
+  # Decoder input: z @ kernel + bias viewed as (H, W, C) == z @ weightᵀ + bias as (C, H, W).
+  z, kernel, bias = rng.standard_normal((5, 7)), rng.standard_normal((7, 24)), rng.standard_normal(24)
+  weight, torch_bias = torch_layout.dense_to_map(kernel, bias, shape)
+  np.testing.assert_allclose((z @ kernel + bias).reshape(5, *shape).transpose(0, 3, 1, 2),
+                             (z @ weight.T + torch_bias).reshape(5, 4, 2, 3))
+
+
+@pytest.mark.parametrize("overrides", [{}, {"architecture": "resnet"},
+                                       {"prior": "standard", "likelihood": "bernoulli"}])
+def test_pytorch_model_on_copied_weights_gives_the_same_loss(overrides):
+  pytest.importorskip("torch")  # an optional benchmark dependency; the tests above need none
+  import vs_pytorch  # pylint: disable=import-outside-toplevel
+  config = tiny_config(pseudo_init="random", **overrides)
+  model = build_model(config)
+  state = train.create_train_state(config, model, jax.random.key(0))
+  batch = jax.random.uniform(jax.random.key(1), (config.batch_size, 32, 32, 1))
+  for name, r in vs_pytorch.compare(config, model, state.params, batch,
+                                    jax.random.key(2)).items():
+    assert r["relative_difference"] < 1e-4, (name, r)
