@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, tiny_config
-from vampjax import fast_convs, train
+from vampjax import fast_convs
+from vampjax.state import create_train_state
 from vampjax.vae import build_model
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -92,7 +93,7 @@ def test_pytorch_model_on_copied_weights_gives_the_same_loss(overrides):
   import vs_pytorch  # pylint: disable=import-outside-toplevel
   config = tiny_config(pseudo_init="random", **overrides)
   model = build_model(config)
-  state = train.create_train_state(config, model, jax.random.key(0))
+  state = create_train_state(config, model, jax.random.key(0))
   batch = jax.random.uniform(jax.random.key(1), (config.batch_size, 32, 32, 1))
   for name, r in vs_pytorch.compare(config, model, state.params, batch,
                                     jax.random.key(2)).items():
