@@ -195,11 +195,11 @@ class TwoLevelDecoder(nn.Module):
     if self.conv:
       h = GatedDense(height * width * channels, self.dtype)(h)
       h = gated_convs(h.reshape(-1, height, width, channels), P_X_CONVS, self.dtype)
-      logits = nn.Conv(channels, (1, 1), kernel_init=TORCH_DEFAULT,
+      logits = nn.Conv(channels, (1, 1), kernel_init=TORCH_DEFAULT, name="logits",
                        bias_init=torch_bias_init(h.shape[-1]), dtype=self.dtype)(h)
     else:
       h = GatedDense(HIDDEN, self.dtype)(h)
-      logits = dense(height * width * channels, h.shape[-1], self.dtype)(h)
+      logits = dense(height * width * channels, h.shape[-1], self.dtype, name="logits")(h)
     return logits.reshape(*batch, height, width, channels).astype(jnp.float32)
 
 
