@@ -13,8 +13,6 @@ log p(z1|z2) + log p(z2), so the loss, the ELBO and the IS-NLL are the one-level
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -24,6 +22,7 @@ from jax.sharding import Mesh
 
 from vampjax import priors
 from vampjax.distributions import gaussian_log_prob, sample_gaussian
+from vampjax.gated import TORCH_DEFAULT, GatedConv2d, GatedDense, dense, torch_bias_init
 from vampjax.networks import bounded_logvar
 from vampjax.terms import Terms
 from vampjax.vae import VAE
@@ -33,60 +32,6 @@ HIDDEN = 300  # width of every gated dense layer of the paper
 Q_Z2_CONVS = ((32, 7, 1), (32, 3, 2), (64, 5, 1), (64, 3, 2), (6, 3, 1))
 Q_Z1_CONVS = ((32, 3, 1), (32, 3, 2), (64, 3, 1), (64, 3, 2), (6, 3, 1))
 P_X_CONVS = ((64, 3, 1),) * 4
-
-# The gated layers and the original's init (He-normal dense kernels, PyTorch's default
-# U(±1/√fan_in) conv kernels and biases). A private copy of vampjax/gated.py (branch
-# `paper`, same names and parameters): replace this block by imports from it once it merges.
-HE_NORMAL = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
-TORCH_DEFAULT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
-
-
-def torch_bias_init(fan_in: int) -> nn.initializers.Initializer:
-  """PyTorch's default bias init, U(±1/√fan_in)."""
-  bound = 1.0 / math.sqrt(fan_in)
-  return lambda rng, shape, dtype=jnp.float32: jax.random.uniform(rng, shape, dtype, -bound, bound)
-
-
-def dense(features: int, fan_in: int, dtype: jnp.dtype, name: str | None = None) -> nn.Dense:
-  """A dense layer initialised as the original code's `Linear` + `he_init`."""
-  return nn.Dense(features, dtype=dtype, kernel_init=HE_NORMAL,
-                  bias_init=torch_bias_init(fan_in), name=name)
-
-
-class GatedDense(nn.Module):
-  """h = (W₁x + b₁) ⊙ σ(W₂x + b₂), (..., fan_in) -> (..., features)."""
-
-  features: int
-  dtype: jnp.dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    fan_in = x.shape[-1]
-    h = dense(self.features, fan_in, self.dtype, name="h")(x)
-    gate = dense(self.features, fan_in, self.dtype, name="g")(x)
-    return h * nn.sigmoid(gate)
-
-
-class GatedConv2d(nn.Module):
-  """The convolutional gated layer, NHWC: conv_h(x) ⊙ σ(conv_g(x)); `padding` pads each
-  spatial side like PyTorch's Conv2d(padding=p)."""
-
-  features: int
-  kernel_size: int
-  stride: int = 1
-  padding: int = 0
-  dtype: jnp.dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    fan_in = x.shape[-1] * self.kernel_size ** 2
-
-    def conv(name: str) -> nn.Conv:
-      return nn.Conv(self.features, (self.kernel_size,) * 2, (self.stride,) * 2,
-                     padding=[(self.padding, self.padding)] * 2, dtype=self.dtype,
-                     kernel_init=TORCH_DEFAULT, bias_init=torch_bias_init(fan_in), name=name)
-
-    return conv("h")(x) * nn.sigmoid(conv("g")(x))
 
 
 def gated_convs(x: jax.Array, specs: tuple[tuple[int, int, int], ...],
@@ -215,13 +160,13 @@ class HVAE(VAE):
   """The two-level VAE: `latent_dim` is z2's size (the level with the prior), `z1_dim` z1's.
 
   It is the one-level VAE with q(z2|x) as its `encoder`, so the pseudo-inputs are encoded
-  (and, under a mesh, split over devices) exactly as there; `residual` is unused. Noise
+  (and, under a mesh, split over devices) exactly as there. `architecture` is hvae_mlp or
+  hvae_conv; `mlp_hidden` is unused (every gated dense layer has 300 units). Noise
   (L, N, noise_dim): the first latent_dim columns draw z2 ~ q(z2|x), the rest
   z1 ~ q(z1|x, z2).
   """
 
   z1_dim: int = 40
-  conv: bool = False
 
   def setup(self):
     self.encoder = TopEncoder(self.latent_dim, self.conv, self.logvar_bounds, dtype=self.dtype)
@@ -232,6 +177,10 @@ class HVAE(VAE):
     if self.num_components:
       self.vamp_prior = priors.VampPrior(self.num_components, self.image_shape,
                                          self.pseudo_init_mean, self.pseudo_init_std)
+
+  @property
+  def conv(self) -> bool:
+    return self.architecture == "hvae_conv"
 
   @property
   def noise_dim(self) -> int:
@@ -289,7 +238,7 @@ def build_hvae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> H
       image_shape=(config.data.image_size, config.data.image_size, config.data.channels),
       latent_dim=config.latent_dim,
       z1_dim=config.latent_dim,
-      conv=config.architecture == "hvae_conv",
+      architecture=config.architecture,
       num_components=config.num_components if config.prior == "vamp" else 0,
       logvar_bounds=(config.logvar_min, config.logvar_max),
       pseudo_init_mean=config.pseudo_init_mean,
