@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 from flax.training import train_state
 from tqdm import tqdm
 
-from vampjax import checkpointing, config_validation, data, figures, objective, preemption
+from vampjax import checkpointing, config_validation, data, objective, preemption
 from vampjax import run_lock, sharding
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
@@ -28,6 +27,7 @@ from vampjax.grad_accum import accumulated_grad
 from vampjax.metric_writers import MetricsWriter, TensorBoardWriter
 from vampjax.metrics import masked_eval
 from vampjax.nonfinite import NonFiniteGuard, all_finite
+from vampjax.pictures import make_picture_writer
 from vampjax.state import abstract_train_state, create_train_state, rng_streams
 from vampjax.vae import VAE, build_model
 
@@ -74,27 +74,6 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
     return new_state, metrics
 
   return train_step
-
-
-NUM_RECONSTRUCTIONS = 16  # test images (and their reconstructions) in TensorBoard
-
-
-def make_pictures(model: VAE, num_samples: int, mesh: jax.sharding.Mesh
-                  ) -> Callable[[Any, np.ndarray, jax.Array], tuple[np.ndarray, np.ndarray]]:
-  """pictures(params, images, rng) -> (prior samples, reconstructions) as host arrays:
-  what TensorBoard shows at each evaluation. Every process computes them (the parameters
-  span all processes); each reads its own replica."""
-
-  def pictures(params, x, rng):
-    samples = model.apply({"params": params}, rng, num_samples, method=VAE.sample)
-    mu, _ = model.apply({"params": params}, x, method=VAE.encode)
-    return samples, jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode))
-
-  repl = sharding.replicated(mesh)
-  jitted = jax.jit(pictures, out_shardings=repl)
-  return lambda params, x, rng: jax.tree.map(
-      lambda a: np.asarray(a.addressable_data(0)),
-      jitted(params, sharding.put_replicated(x, mesh), rng))
 
 
 def _every(step: int, period: int, last: int) -> bool:
@@ -147,11 +126,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   train_step = jax.jit(make_train_step(config), donate_argnums=0,
                        in_shardings=(repl, batch_sh, repl), out_shardings=(repl, repl))
   eval_step = jax.jit(masked_eval.make_eval_step(model, config))
-  pictures = make_pictures(model, config.num_samples, mesh)
   beta_at = objective.beta_schedule(config)
   test_images = (dataset.test if config.num_eval_examples < 0
                  else dataset.test[:config.num_eval_examples])
-  shown = pipeline.to_float(np.asarray(test_images[:NUM_RECONSTRUCTIONS]))
+  write_pictures = make_picture_writer(model, config.num_samples, mesh, test_images,
+                                       keys["sample"])
   batches = pipeline.prefetch(
       pipeline.train_batches(dataset.train, config.batch_size, config.seed, start,
                              config.data.dynamic_binarization),
@@ -186,13 +165,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           results = masked_eval.loss_means(model, state.params, test_images, config,
                                            jax.random.fold_in(keys["eval"], step),
                                            float(beta_at(step)), mesh, eval_step)
-          samples, reconstructions = pictures(state.params, shown, keys["sample"])
+          write_pictures(step, state.params, tensorboard)
           for writer in writers:
             writer.write(step, "test", results)
-          if tensorboard:
-            tensorboard.write_images(step, "prior_samples", samples)
-            tensorboard.write_images(step, "reconstructions",
-                                     figures.paired_rows(shown, reconstructions, 8), 8)
           bar.write(f"step {step}: test loss {results['loss']:.3f} "
                     f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
