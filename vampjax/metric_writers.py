@@ -2,7 +2,8 @@
 
 `MetricsWriter` appends JSON lines to `<workdir>/metrics.jsonl`, the file the figures read.
 `TensorBoardWriter` writes TensorBoard event files in `<workdir>/tensorboard/` with
-tensorboardX (no TensorFlow), images too: `tensorboard --logdir runs/` shows every run.
+tensorboardX (no TensorFlow), images too (`make_pictures` computes them):
+`tensorboard --logdir runs/` shows every run.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
+import jax
 import numpy as np
 import tensorboardX
 
-from vampjax import jsonio
+from vampjax import jsonio, sharding
 from vampjax import workdir as workdir_lib
-from vampjax.figures import image_grid
+from vampjax.figures import image_grid, paired_rows
+from vampjax.vae import VAE
 
 TENSORBOARD_DIR = "tensorboard"
 
@@ -69,5 +72,32 @@ class TensorBoardWriter:
     self._writer.add_image(f"images/{name}", np.round(grid * 255).astype(np.uint8), step,
                            dataformats="HWC")
 
+  def write_pictures(self, step: int, samples: np.ndarray, originals: np.ndarray,
+                     reconstructions: np.ndarray) -> None:
+    """Prior samples, and test images above their reconstructions (`make_pictures`)."""
+    self.write_images(step, "prior_samples", samples)
+    self.write_images(step, "reconstructions", paired_rows(originals, reconstructions, 8), 8)
+
   def close(self) -> None:
     self._writer.close()
+
+
+NUM_RECONSTRUCTIONS = 16  # test images (and their reconstructions) in TensorBoard
+
+
+def make_pictures(model: VAE, num_samples: int, mesh: jax.sharding.Mesh
+                  ) -> Callable[[Any, np.ndarray, jax.Array], tuple[np.ndarray, np.ndarray]]:
+  """pictures(params, images, rng) -> (prior samples, reconstructions) as host arrays:
+  what TensorBoard shows at each evaluation. Every process computes them (the parameters
+  span all processes); each reads its own replica."""
+
+  def pictures(params, x, rng):
+    samples = model.apply({"params": params}, rng, num_samples, method=VAE.sample)
+    mu, _ = model.apply({"params": params}, x, method=VAE.encode)
+    return samples, jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode))
+
+  repl = sharding.replicated(mesh)
+  jitted = jax.jit(pictures, out_shardings=repl)
+  return lambda params, x, rng: jax.tree.map(
+      lambda a: np.asarray(a.addressable_data(0)),
+      jitted(params, sharding.put_replicated(x, mesh), rng))

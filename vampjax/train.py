@@ -1,4 +1,5 @@
-"""`train_step` and the training loop (logging, periodic test loss, checkpoints, resume).
+"""`train_step` and the training loop (logging, periodic test loss, validation and early
+stopping, checkpoints, resume).
 
 Everything random is a function of `config.seed` and the step: the rng of step s is
 fold_in(train_key, s) and its batch is recomputed from (seed, s), so a resumed run
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -20,15 +21,17 @@ import optax
 from flax.training import train_state
 from tqdm import tqdm
 
-from vampjax import checkpointing, config_validation, data, figures, objective, preemption
-from vampjax import run_lock, sharding
+from vampjax import checkpointing, config_validation, data, epochs, objective
+from vampjax import preemption, run_lock, sharding
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.grad_accum import accumulated_grad
-from vampjax.metric_writers import MetricsWriter, TensorBoardWriter
+from vampjax.metric_writers import (NUM_RECONSTRUCTIONS, MetricsWriter, TensorBoardWriter,
+                                    make_pictures)
 from vampjax.metrics import masked_eval
 from vampjax.nonfinite import NonFiniteGuard, all_finite
 from vampjax.state import abstract_train_state, create_train_state, rng_streams
+from vampjax.validation import Validator
 from vampjax.vae import VAE, build_model
 
 Metrics = dict[str, jax.Array]
@@ -76,27 +79,6 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
   return train_step
 
 
-NUM_RECONSTRUCTIONS = 16  # test images (and their reconstructions) in TensorBoard
-
-
-def make_pictures(model: VAE, num_samples: int, mesh: jax.sharding.Mesh
-                  ) -> Callable[[Any, np.ndarray, jax.Array], tuple[np.ndarray, np.ndarray]]:
-  """pictures(params, images, rng) -> (prior samples, reconstructions) as host arrays:
-  what TensorBoard shows at each evaluation. Every process computes them (the parameters
-  span all processes); each reads its own replica."""
-
-  def pictures(params, x, rng):
-    samples = model.apply({"params": params}, rng, num_samples, method=VAE.sample)
-    mu, _ = model.apply({"params": params}, x, method=VAE.encode)
-    return samples, jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode))
-
-  repl = sharding.replicated(mesh)
-  jitted = jax.jit(pictures, out_shardings=repl)
-  return lambda params, x, rng: jax.tree.map(
-      lambda a: np.asarray(a.addressable_data(0)),
-      jitted(params, sharding.put_replicated(x, mesh), rng))
-
-
 def _every(step: int, period: int, last: int) -> bool:
   return step == last or (period > 0 and step % period == 0)
 
@@ -128,6 +110,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   config_validation.validate_with_data(config, len(dataset.train))
   if lead:
     workdir_lib.prepare(workdir, config, overwrite)
+  config = epochs.resolve(config, len(dataset.train))  # config.json keeps the epoch keys
   model = build_model(config, mesh)
   keys = rng_streams(config.seed)
 
@@ -142,6 +125,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   tensorboard = TensorBoardWriter(workdir, start) if lead else None
   writers = [MetricsWriter(workdir, start), tensorboard] if lead else []
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
+  validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   train_step = jax.jit(make_train_step(config), donate_argnums=0,
@@ -157,7 +141,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
                              config.data.dynamic_binarization),
       transform=lambda b: sharding.put_batch(b, mesh))
 
-  last = config.num_train_steps
+  last = start if validator.state.stop else config.num_train_steps  # stopped early before
   logged_step, logged_time = start, time.perf_counter()
   try:
     with preemption.StopRequest(config.preemption_sync_every_steps) as stop, tqdm(
@@ -170,7 +154,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
         signum = stop.stop_signal(step) if step < last else 0
-        if log or evaluate_now or save or signum:
+        validate = validator.due(step)
+        if log or evaluate_now or save or signum or validate:
           guard.check(mngr.latest_step())
         if log:
           metrics = jax.device_get(metrics)
@@ -190,17 +175,23 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           for writer in writers:
             writer.write(step, "test", results)
           if tensorboard:
-            tensorboard.write_images(step, "prior_samples", samples)
-            tensorboard.write_images(step, "reconstructions",
-                                     figures.paired_rows(shown, reconstructions, 8), 8)
+            tensorboard.write_pictures(step, samples, shown, reconstructions)
           bar.write(f"step {step}: test loss {results['loss']:.3f} "
                     f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
+        best, early_stop = (validator.validate(step, model, state.params, config, mesh,
+                                               eval_step, writers) if validate else (False, False))
+        if evaluate_now or validate:
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
-        if save or signum:
+        if save or signum or best or early_stop:
           checkpointing.save(mngr, step, state)
         bar.update(1)
+        if best:
+          validator.save_best(step, state, mngr)
         if signum:
           raise preemption.Preempted(step, signum)  # once the save below is complete
+        if early_stop:
+          bar.write(f"step {step}: early stopping; {validator.best_text()}.")
+          break
   finally:
     checkpointing.finish(mngr)  # a failure still leaves the last good checkpoint complete
     if tensorboard:
