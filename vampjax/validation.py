@@ -71,6 +71,6 @@ class Validator:
 
   def save_best(self, step: int, state: Any, mngr: ocp.CheckpointManager) -> None:
     """Saves `state` as the best once the regular checkpoint of `step` is complete; waits."""
-    mngr.wait_until_finished()
+    checkpointing.finish(mngr)
     checkpointing.save(self.best_mngr, step, state, {"loss": self.state.best_loss})
-    self.best_mngr.wait_until_finished()
+    checkpointing.finish(self.best_mngr)
