@@ -18,7 +18,7 @@ from configs.paper import base as paper_base
 # budget trains at most this many (both priors in parallel on a shared 2-core machine, the
 # VampPrior's K = 500 pseudo-inputs make its epochs ~4× longer), with the warm-up a fifth of
 # it and the patience half the warm-up, as in the paper.
-PAPER_CPU_EPOCHS = 8
+PAPER_CPU_EPOCHS = 12
 PAPER_CPU_WARMUP_EPOCHS = 2
 PAPER_CPU_PATIENCE_EPOCHS = 1
 
