@@ -34,7 +34,8 @@ def command(row: Row, plan: RunPlan, mode: str = "train", extra: dict[str, Any] 
             steps: int | None = None) -> str:
   """The `python main.py` line that trains (or evaluates) this row with its overrides."""
   overrides = {**plan.overrides, **({"num_train_steps": steps} if steps else {}), **(extra or {})}
-  parts = ["python", "main.py", f"--config=configs/{row.config}.py", f"--workdir={plan.workdir}"]
+  parts = ["python", "main.py", f"--config=configs/{row.config.replace('.', '/')}.py",
+           f"--workdir={plan.workdir}"]
   parts += [f"--config.{key}={format_value(value)}" for key, value in overrides.items()]
   if mode != "train":
     parts.append(f"--mode={mode}")

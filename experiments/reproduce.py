@@ -2,10 +2,11 @@
 
   python -m experiments.reproduce --table 1 --budget cpu [--figures]
   python -m experiments.reproduce --table 2 --budget cpu --data celeba_sample
+  python -m experiments.reproduce --table paper --budget cpu   # the VampPrior paper's MNIST
 
 Each row's config gets the budget's overrides, is trained in `<workdir-root>/<budget>/<data>/
 <row run>` (a finished run is reused, an interrupted one resumes), evaluated, and the report
-`<results-dir>/table<N>.md` is written from the numbers: nothing in it is typed by hand.
+`<results-dir>/table<N>.md` (paper_mnist.md) is written from the numbers: nothing in it is typed by hand.
 The tables are in `tables.py`, the runs in `run.py`, the report in `report.py`.
 """
 
@@ -16,7 +17,7 @@ import os
 import time
 
 from experiments import budgets as budgets_lib
-from experiments import report, run
+from experiments import paper_report, report, run
 from experiments.tables import TABLES
 from vampjax import xla_cpu
 
@@ -25,13 +26,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--table", type=int, choices=sorted(TABLES), required=True)
+  parser.add_argument("--table", type=lambda v: int(v) if v.isdigit() else v,
+                      choices=list(TABLES), required=True,
+                      help="1, 2, 3 (the study) or paper (the VampPrior paper's MNIST)")
   parser.add_argument("--budget", choices=sorted(budgets_lib.BUDGETS), default="cpu")
   parser.add_argument("--figures", action="store_true", help="also write Figures 1–7")
   parser.add_argument("--data", choices=("celeba_sample", "celeba", "image_folder"),
                       default="celeba_sample", help="Tables 2 and 3: the CelebA source")
   parser.add_argument("--data-path", default="",
                       help="celeba: the TFDS data_dir; image_folder: the image folder")
+  parser.add_argument("--rows", nargs="+", default=None,
+                      help="only these rows (keys in tables.py), e.g. to train two in parallel "
+                      "processes; the report is written only when every row is included")
+  parser.add_argument("--train-only", action="store_true",
+                      help="train (or resume) the rows, evaluate nothing, write no report")
   parser.add_argument("--workdir-root", default="runs/reproduce")
   parser.add_argument("--results-dir", default=None,
                       help="where table<N>.md and figures go "
@@ -42,18 +50,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   return args
 
 
-def main(argv: list[str] | None = None) -> str:
+def main(argv: list[str] | None = None) -> str | None:
+  """The report's path; None when only some rows ran (`--rows`, `--train-only`)."""
   args = parse_args(argv)
   xla_cpu.use_compilation_cache()
   table, budget = TABLES[args.table], budgets_lib.BUDGETS[args.budget]
   began = time.perf_counter()
   results = run.run_table(table, budget, args)
+  if args.train_only or args.rows:
+    return None
   out_dir = args.results_dir or os.path.join(ROOT, "experiments", "results", budget.name)
-  figures: list[str] = []
-  if args.figures:
-    from experiments import study_figures  # pylint: disable=import-outside-toplevel
-    figures = study_figures.write(table.number, results, out_dir)
-  path = report.write_report(table, budget, results, out_dir, figures)
+  if table.family == "paper":
+    path = paper_report.write_report(table, budget, results, out_dir)
+  else:
+    figures: list[str] = []
+    if args.figures:
+      from experiments import study_figures  # pylint: disable=import-outside-toplevel
+      figures = study_figures.write(table.number, results, out_dir)
+    path = report.write_report(table, budget, results, out_dir, figures)
   print(f"wrote {path} ({time.perf_counter() - began:.0f} s)")
   return path
 

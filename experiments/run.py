@@ -1,8 +1,10 @@
 """Plans and runs the rows of a study table: each run trained once, resumed, evaluated, cached.
 
 Rows of one config share a run (`Row.run_name`) in `<workdir-root>/<budget>/<data>/<run>`;
-a finished run is reused, an interrupted one resumes, and each evaluated checkpoint's
-metrics are cached in the run's workdir per evaluation settings.
+a finished run is reused (also one that stopped early), an interrupted one resumes, and each
+evaluated checkpoint's metrics are cached in the run's workdir per evaluation settings. A
+row evaluated at the end of training gets the best validation checkpoint when early stopping
+saved one (the paper's protocol), as --mode=eval does.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from experiments import budgets as budgets_lib
 from experiments.tables import Row, Table
 from vampjax import checkpointing, config_validation, data, jsonio, train
 from vampjax.metrics import evaluate
-from vampjax.state import restore_model, rng_streams
+from vampjax.state import best_step, restore_model, rng_streams
 
 TRAIN_LOG = "reproduce_train.json"
 EVAL_DIR = "reproduce_eval"
@@ -93,23 +95,26 @@ def latest_step(workdir: str) -> int:
 
 
 def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
-  """Trains (resumes) the run up to `step`; returns its accumulated training wall time."""
+  """Trains (resumes) the run up to `step`, or until early stopping ends it; returns its
+  accumulated training wall time, its last step and whether it stopped early."""
   log_path = os.path.join(plan.workdir, TRAIN_LOG)
   log = jsonio.read_json(log_path) or {"train_seconds": 0.0}
   start = latest_step(plan.workdir)
-  if start < step:
+  if start < step and not (log.get("stopped_early") and log.get("steps") == start):
     config = ml_collections.ConfigDict(plan.config.to_dict())
     config.num_train_steps = step
     began = time.perf_counter()
-    train.train_and_evaluate(config, plan.workdir, dataset=plan.dataset)
+    state = train.train_and_evaluate(config, plan.workdir, dataset=plan.dataset)
     log["train_seconds"] += time.perf_counter() - began
-    log["steps"] = step
+    log["steps"] = int(state.step)
+    log["stopped_early"] = int(state.step) < step
     jsonio.write_json_atomic(log_path, log)
   return log
 
 
-def evaluation_settings(family: budgets_lib.FamilyBudget, step: int) -> dict[str, Any]:
-  return {"checkpoint_step": step, "eval_examples": family.eval_examples,
+def evaluation_settings(family: budgets_lib.FamilyBudget, step: int,
+                        best: bool) -> dict[str, Any]:
+  return {"checkpoint_step": step, "best": best, "eval_examples": family.eval_examples,
           "lpips_backbones": list(family.lpips_backbones), "is_samples": family.is_samples,
           "is_examples": family.is_examples}
 
@@ -124,19 +129,21 @@ def eval_config(plan: RunPlan, step: int, examples: int, backbones: tuple[str, .
   return config
 
 
-def evaluate_run(plan: RunPlan, step: int, family: budgets_lib.FamilyBudget) -> dict[str, Any]:
-  """Every metric of the checkpoint at `step` (cached in the workdir per settings).
+def evaluate_run(plan: RunPlan, step: int, family: budgets_lib.FamilyBudget,
+                 best: bool = False) -> dict[str, Any]:
+  """Every metric of the checkpoint at `step`, with `best` the best validation checkpoint
+  (cached in the workdir per settings).
 
   The IS-NLL is computed in a second pass over the first `is_examples` test images, so that
   the cheap metrics can see more images than the expensive likelihood.
   """
-  settings = evaluation_settings(family, step)
+  settings = evaluation_settings(family, step, best)
   path = os.path.join(plan.workdir, EVAL_DIR, f"step_{step}.json")
   cached = jsonio.read_json(path)
   if cached is not None and cached.get("settings") == settings:
     return cached
   began = time.perf_counter()
-  model, state = restore_model(plan.config, plan.workdir, step)
+  model, state = restore_model(plan.config, plan.workdir, step, best=best)
   test = plan.dataset.test
   rng = rng_streams(plan.config.seed)["eval"]
   images = test if family.eval_examples < 0 else test[:family.eval_examples]
@@ -169,8 +176,10 @@ class RowResult:
 
 def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
               ) -> list[RowResult]:
-  """Trains and evaluates every row; rows of one config share a run, evaluated in step order."""
-  rows = [row for row in table.rows if budget.extra_rows or not row.extra]
+  """Trains and evaluates every row (or those of `args.rows`; with `args.train_only` none is
+  evaluated); rows of one config share a run, evaluated in step order."""
+  rows = [row for row in table.rows if (budget.extra_rows or not row.extra)
+          and (not args.rows or row.key in args.rows)]
   groups: dict[str, list[Row]] = {}
   for row in rows:
     groups.setdefault(row.run_name, []).append(row)
@@ -182,5 +191,10 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
       step = plan.eval_steps[row.key]
       print(f"== table {table.number}: {row.label} -> {plan.workdir} (step {step})", flush=True)
       log = train_until(plan, step)
-      results[row.key] = RowResult(row, plan, step, evaluate_run(plan, step, family), log)
-  return [results[row.key] for row in rows]
+      if args.train_only:
+        continue
+      best = best_step(plan.workdir) if row.at_epoch is None else None
+      step = step if best is None else best
+      results[row.key] = RowResult(row, plan, step,
+                                   evaluate_run(plan, step, family, best is not None), log)
+  return [results[row.key] for row in rows if row.key in results]

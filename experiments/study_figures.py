@@ -55,19 +55,20 @@ def _final(results: list[Any], study_only: bool = True) -> list[Any]:
   return [r for r in results if r.step == r.plan.total_steps and not (study_only and r.row.extra)]
 
 
-def _curves(result: Any) -> list[dict[str, float]]:
+def _curves(result: Any, split: str) -> list[dict[str, float]]:
   path = os.path.join(result.plan.workdir, METRICS_FILE)
-  return figures.read_metrics(path).get("train", []) if os.path.exists(path) else []
+  return figures.read_metrics(path).get(split, []) if os.path.exists(path) else []
 
 
 def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], title: str,
-                path: str) -> str:
-  """One panel per (title, metrics) over epochs, one colour per run, one style per metric."""
+                path: str, split: str = "train") -> str:
+  """One panel per (title, metrics) of `split`'s lines over epochs, one colour per run, one
+  style per metric."""
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), dpi=DPI,
                            squeeze=False)
   for ax, (panel, names) in zip(axes[0], panels):
     for i, result in enumerate(results):
-      records = _curves(result)
+      records = _curves(result, split)
       x = [_epochs(r["step"], result) for r in records]
       for style, name in zip(("-", "--", ":"), names):
         label = result.row.label + (f" ({name})" if len(names) > 1 else "")

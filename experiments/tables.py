@@ -1,4 +1,5 @@
-"""The study's Tables 1–3: their rows (configs and the study's numbers) and claims."""
+"""The study's Tables 1–3 (their rows: configs and the study's numbers; their claims) and the
+VampPrior paper's MNIST benchmark (its rows and the published test NLLs we compare with)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ class Row:
   """One line of a study table: a config, where to evaluate it, and the study's numbers."""
   key: str                       # short id, used by the claims
   label: str
-  config: str                    # module in configs/
+  config: str                    # module in configs/ ("paper.vae_vamp": configs/paper/...)
   study_au: tuple[int, int] | None = None  # (active, latent)
   study_lpips: float | None = None
   at_epoch: float | None = None  # evaluate the checkpoint after this many epochs; None: last
   overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
   extra: bool = False            # not in the study: shown, marked, never replaces a study row
+  references: tuple[tuple[str, float], ...] = ()  # (source, test NLL in nats) to compare with
 
   @property
   def run_name(self) -> str:
@@ -41,14 +43,17 @@ class Claim:
 
 @dataclasses.dataclass(frozen=True)
 class Table:
-  number: int
+  number: int | str              # 1–3, or "paper"
   title: str
-  family: str                    # "mnist" | "celeba": which budget applies
+  family: str                    # "mnist" | "celeba" | "paper": which budget applies
   rows: tuple[Row, ...]
   claims: tuple[Claim, ...]
 
 
-TABLES = {
+PAPER_TABLE = "the paper's Table, one-level MLP VAE, static MNIST"
+EXEMPLAR_RERUN = "Exemplar-VAE paper's reruns, dynamic MNIST"
+
+TABLES: dict[int | str, Table] = {
     1: Table(1, "MNIST 32×32, latent 40: standard VAE vs VampPrior", "mnist", (
         Row("vae", "standard VAE", "mnist_vae", (14, 40), 0.0394),
         Row("vamp", "VampPrior", "mnist_vamp", (34, 40), 0.0372),
@@ -82,4 +87,12 @@ TABLES = {
               (Comparison("lpips", "resnet", "<", "conv"),
                Comparison("lpips", "resnet", "<", "resnet_1"))),
     )),
+    "paper": Table("paper", "The VampPrior paper's one-level MLP VAE on dynamically "
+                   "binarized MNIST: standard prior vs VampPrior", "paper", (
+        Row("standard", "standard prior N(0, I)", "paper.vae_standard", references=(
+            (PAPER_TABLE, 88.56), (EXEMPLAR_RERUN, 84.45))),
+        Row("vamp", "VampPrior, K = 500", "paper.vae_vamp", references=(
+            (PAPER_TABLE, 85.57), (EXEMPLAR_RERUN, 82.43),
+            ("the paper, HVAE-VampPrior (two-level), static MNIST", 83.19))),
+    ), ()),
 }

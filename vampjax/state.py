@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -50,9 +52,17 @@ def abstract_train_state(config: ml_collections.ConfigDict,
   return jax.eval_shape(lambda: _new_state(config, model, jax.random.key(0)))
 
 
-def restore_model(config: ml_collections.ConfigDict, workdir: str,
-                  step: int | None = None) -> tuple[VAE, train_state.TrainState]:
-  """The model a config describes and its state from the (latest) checkpoint in `workdir`."""
+def best_step(workdir: str) -> int | None:
+  """The step of the best validation checkpoint in `workdir` (early stopping), if any."""
+  if not os.path.isdir(os.path.join(workdir, checkpointing.BEST_CHECKPOINT_DIR)):
+    return None
+  return checkpointing.manager(workdir, best=True).best_step()
+
+
+def restore_model(config: ml_collections.ConfigDict, workdir: str, step: int | None = None,
+                  best: bool = False) -> tuple[VAE, train_state.TrainState]:
+  """The model a config describes and its state from the checkpoint of `step` (default: the
+  latest) in `workdir`, or with `best` from the best validation checkpoint."""
   model = build_model(config)
-  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
+  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep, best=best)
   return model, checkpointing.restore(mngr, abstract_train_state(config, model), step)

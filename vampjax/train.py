@@ -1,4 +1,5 @@
-"""`train_step` and the training loop (logging, periodic test loss, checkpoints, resume).
+"""`train_step` and the training loop (logging, periodic test loss, validation and early
+stopping, checkpoints, resume).
 
 Everything random is a function of `config.seed` and the step: the rng of step s is
 fold_in(train_key, s) and its batch is recomputed from (seed, s), so a resumed run
@@ -19,8 +20,8 @@ import optax
 from flax.training import train_state
 from tqdm import tqdm
 
-from vampjax import checkpointing, config_validation, data, objective, preemption
-from vampjax import run_lock, sharding
+from vampjax import checkpointing, config_validation, data, epochs, objective
+from vampjax import preemption, run_lock, sharding
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.grad_accum import accumulated_grad
@@ -29,6 +30,7 @@ from vampjax.metrics import masked_eval
 from vampjax.nonfinite import NonFiniteGuard, all_finite
 from vampjax.pictures import make_picture_writer
 from vampjax.state import abstract_train_state, create_train_state, rng_streams
+from vampjax.validation import Validator
 from vampjax.vae import VAE, build_model
 
 Metrics = dict[str, jax.Array]
@@ -107,6 +109,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   config_validation.validate_with_data(config, len(dataset.train))
   if lead:
     workdir_lib.prepare(workdir, config, overwrite)
+  config = epochs.resolve(config, len(dataset.train))  # config.json keeps the epoch keys
   model = build_model(config, mesh)
   keys = rng_streams(config.seed)
 
@@ -121,6 +124,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   tensorboard = TensorBoardWriter(workdir, start) if lead else None
   writers = [MetricsWriter(workdir, start), tensorboard] if lead else []
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
+  validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   train_step = jax.jit(make_train_step(config), donate_argnums=0,
@@ -136,7 +140,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
                              config.data.dynamic_binarization),
       transform=lambda b: sharding.put_batch(b, mesh))
 
-  last = config.num_train_steps
+  last = start if validator.state.stop else config.num_train_steps  # stopped early before
   logged_step, logged_time = start, time.perf_counter()
   try:
     with preemption.StopRequest(config.preemption_sync_every_steps) as stop, tqdm(
@@ -149,7 +153,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
         signum = stop.stop_signal(step) if step < last else 0
-        if log or evaluate_now or save or signum:
+        validate = validator.due(step)
+        if log or evaluate_now or save or signum or validate:
           guard.check(mngr.latest_step())
         if log:
           metrics = jax.device_get(metrics)
@@ -170,12 +175,20 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
             writer.write(step, "test", results)
           bar.write(f"step {step}: test loss {results['loss']:.3f} "
                     f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
+        best, early_stop = (validator.validate(step, model, state.params, config, mesh,
+                                               eval_step, writers) if validate else (False, False))
+        if evaluate_now or validate:
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
-        if save or signum:
+        if save or signum or best or early_stop:
           checkpointing.save(mngr, step, state)
         bar.update(1)
+        if best:
+          validator.save_best(step, state, mngr)
         if signum:
           raise preemption.Preempted(step, signum)  # once the save below is complete
+        if early_stop:
+          bar.write(f"step {step}: early stopping; {validator.best_text()}.")
+          break
   finally:
     checkpointing.finish(mngr)  # a failure still leaves the last good checkpoint complete
     if tensorboard:

@@ -1,4 +1,4 @@
-"""A workdir holds one run: its config.json, metrics.jsonl and checkpoints/.
+"""A workdir holds one run: its config.json, metrics.jsonl, checkpoints/ (and checkpoints_best/).
 
 Starting again with the same config resumes; a different config is refused (it would
 mix two runs) unless the user asks to overwrite, which deletes the old run first. A
@@ -15,7 +15,7 @@ import shutil
 import ml_collections
 
 from vampjax import jsonio
-from vampjax.checkpointing import CHECKPOINT_DIR
+from vampjax.checkpointing import BEST_CHECKPOINT_DIR, CHECKPOINT_DIR
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -69,7 +69,7 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
           f"{'; …' if len(differences) > 3 else ''}); use another --workdir, or --overwrite "
           "to delete that run and start again.")
     if differences:
-      for name in (CHECKPOINT_DIR, METRICS_FILE):
+      for name in (CHECKPOINT_DIR, BEST_CHECKPOINT_DIR, METRICS_FILE):
         target = os.path.join(workdir, name)
         if os.path.isdir(target):
           shutil.rmtree(target)
