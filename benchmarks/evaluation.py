@@ -28,8 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import measure  # pylint: disable=wrong-import-position
-from vampjax import data, objective, priors, xla_cpu  # pylint: disable=wrong-import-position
-from vampjax.distributions import gaussian_log_prob  # pylint: disable=wrong-import-position
+from vampjax import data, models, terms, xla_cpu  # pylint: disable=wrong-import-position
 from vampjax.metrics import (evaluate, likelihood,  # pylint: disable=wrong-import-position
                              masked_eval)
 from vampjax.vae import VAE  # pylint: disable=wrong-import-position
@@ -53,12 +52,8 @@ def baseline_chunk(model, config):
 
   def chunk_log_weights(params, key, image):
     copies = jnp.repeat(image[None], BASELINE_CHUNK, axis=0)
-    mu, logvar = model.apply({"params": params}, copies, method=VAE.encode)
-    prior = model.apply({"params": params}, method=VAE.prior_components)
-    z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape)
-    logits = model.apply({"params": params}, z, method=VAE.decode)
-    log_px = -objective.reconstruction_loss(copies, logits, config.likelihood)
-    return log_px + priors.log_prob(z, *prior) - gaussian_log_prob(z, mu, logvar)
+    noise = jax.random.normal(key, (1, BASELINE_CHUNK, models.noise_dim(config)))
+    return terms.log_weights(model.apply({"params": params}, copies, noise))[0]
 
   return chunk_log_weights
 

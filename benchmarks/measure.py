@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vampjax import fast_convs  # pylint: disable=wrong-import-position
 from vampjax.state import create_train_state  # pylint: disable=wrong-import-position
-from vampjax.vae import VAE, build_model  # pylint: disable=wrong-import-position
+from vampjax.models import build_model  # pylint: disable=wrong-import-position
+from vampjax.vae import VAE
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

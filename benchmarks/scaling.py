@@ -57,7 +57,8 @@ def _programs(config, mesh):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from vampjax import sharding, train  # pylint: disable=g-import-not-at-top
   from vampjax.state import create_train_state  # pylint: disable=g-import-not-at-top
-  from vampjax.vae import VAE, build_model  # pylint: disable=g-import-not-at-top
+  from vampjax.models import build_model  # pylint: disable=g-import-not-at-top
+  from vampjax.vae import VAE
 
   model = build_model(config, mesh)
   state = create_train_state(config, build_model(config), jax.random.key(0))

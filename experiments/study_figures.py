@@ -89,17 +89,17 @@ def _model_images(result: Any, num: int) -> dict[str, np.ndarray]:
   params = state.params
   test = result.plan.dataset.test[:num]
   inputs = pipeline.to_float(np.asarray(test))
-  encode = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.encode)[0])
-  decode = jax.jit(lambda p, z: jax.nn.sigmoid(model.apply({"params": p}, z, method=VAE.decode)))
+  reconstruct = jax.jit(lambda p, x: jax.nn.sigmoid(model.apply({"params": p}, x,
+                                                                method=VAE.reconstruct)))
   rng = rng_streams(config.seed)["sample"]
-  out = {"data": inputs, "reconstructions": np.asarray(decode(params, encode(params, inputs))),
+  out = {"data": inputs, "reconstructions": np.asarray(reconstruct(params, inputs)),
          "samples": np.asarray(jax.jit(lambda p: model.apply(
              {"params": p}, rng, 2 * num, method=VAE.sample))(params))}
   if model.is_vamp:
     pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method=VAE.pseudo_inputs))(
         params))[:num]
     out["pseudo"] = pseudo
-    out["pseudo_decoded"] = np.asarray(decode(params, encode(params, pseudo)))
+    out["pseudo_decoded"] = np.asarray(reconstruct(params, pseudo))
   return out
 
 

@@ -39,7 +39,8 @@ from vampjax import (objective, priors, sharding, train,  # pylint: disable=wron
                      xla_cpu)
 from vampjax.data import pipeline  # pylint: disable=wrong-import-position
 from vampjax.state import create_train_state, restore_model  # pylint: disable=wrong-import-position
-from vampjax.vae import VAE, build_model  # pylint: disable=wrong-import-position
+from vampjax.models import build_model  # pylint: disable=wrong-import-position
+from vampjax.vae import VAE
 
 xla_cpu.use_compilation_cache(os.path.join(ROOT, ".pytest_cache", "xla"))
 
@@ -107,8 +108,8 @@ def step_and_grad(config, model: VAE) -> Callable:
     noise = objective.sample_noise(rng, config, x.shape[0])
 
     def loss(p):
-      out = model.apply({"params": p}, x, noise)
-      return jnp.mean(objective.loss_terms(out, x, jnp.float32(1.0), config)["loss"])
+      terms = model.apply({"params": p}, x, noise)
+      return jnp.mean(objective.loss_terms(terms, jnp.float32(1.0))["loss"])
 
     return step(state, x, rng)[0].params, jax.grad(loss)(state.params)
 

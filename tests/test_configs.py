@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 from tests.conftest import ROOT
-from vampjax.vae import build_model
+from vampjax.models import build_model
 
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                  if not p.endswith("__init__.py"))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from vampjax import config_validation, modes, state as state_lib, train
-from vampjax.vae import VAE, build_model
+from vampjax.models import build_model
+from vampjax.vae import VAE
 
 PAPER = ("vae_standard", "vae_vamp")
 

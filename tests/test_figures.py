@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import tiny_config
 from vampjax import figures
 from vampjax.state import create_train_state
-from vampjax.vae import build_model
+from vampjax.models import build_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,8 @@ from scipy import special, stats
 from configs.paper import base
 from tests.conftest import tiny_config
 from vampjax import terms
-from vampjax.hvae import HVAE, bernoulli_log_prob, build_hvae
+from vampjax import likelihoods
+from vampjax.hvae import HVAE, build_hvae
 
 PAPER_CONFIGS = {  # name: (architecture, prior)
     "hvae_standard": ("hvae_mlp", "standard"),
@@ -154,7 +155,7 @@ def test_importance_weights_estimate_the_likelihood():
     z2 = prior.mu[k] + jnp.exp(0.5 * prior.logvar[k]) * jax.random.normal(z2_rng, (64_000, 3))
     mu1, logvar1 = m.z1_prior(z2)
     z1 = mu1 + jnp.exp(0.5 * logvar1) * jax.random.normal(z1_rng, mu1.shape)
-    return terms.log_mean_exp(bernoulli_log_prob(m.decoder(z1, z2)[:, None], x), axis=0)
+    return terms.log_mean_exp(likelihoods.log_prob(x, m.decoder(z1, z2)[:, None], None, "bernoulli"), axis=0)
 
   log_px_mc = jax.jit(lambda p, rng: model.apply(p, rng, method=prior_log_px))(
       params, jax.random.key(2))

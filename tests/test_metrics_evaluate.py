@@ -9,7 +9,8 @@ from conftest import tiny_config
 from vampjax.data import pipeline
 from vampjax.metrics import evaluate
 from vampjax.state import create_train_state
-from vampjax.vae import VAE, build_model
+from vampjax.models import build_model
+from vampjax.vae import VAE
 
 NUM_IMAGES = 13  # not a multiple of either batch size below
 

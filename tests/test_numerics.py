@@ -6,9 +6,10 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from configs import default
-from vampjax import objective, priors
+from vampjax import likelihoods, objective, priors
+from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal
 from vampjax.networks import bounded_logvar
-from vampjax.vae import Outputs
+from vampjax.terms import Terms
 
 LOW, HIGH = default.get_config().logvar_min, default.get_config().logvar_max
 log_prob = jax.jit(priors.log_prob)
@@ -49,10 +50,11 @@ def test_loss_terms_finite_for_pixels_exactly_0_and_1(seed, logit_scale, likelih
                                                                                            np.float32)
   prior_logvar = (rng.uniform(LOW, HIGH, (k, d)) if prior == "vamp" else np.zeros((1, d)))
   z = mu + np.exp(0.5 * logvar) * rng.normal(size=(2, n, d)).astype(np.float32)
-  out = Outputs(mu, logvar, z, logits,
-                priors.Mixture(prior_mu, prior_logvar.astype(np.float32)))
-  config = default.get_config()
-  config.likelihood, config.prior = likelihood, prior
-  terms = objective.loss_terms(out, x, jnp.float32(1.0), config)
+  log_pz = jax.vmap(priors.log_prob, in_axes=(0, None, None))(
+      z, prior_mu, prior_logvar.astype(np.float32))
+  out = Terms(likelihoods.log_prob(x, np.stack([logits, logits]), None, likelihood),
+              gaussian_log_prob(z, mu, logvar), log_pz,
+              kl_to_standard_normal(mu, logvar) if prior == "standard" else None)
+  terms = objective.loss_terms(out, jnp.float32(1.0))
   for name, value in terms.items():
     assert np.all(np.isfinite(np.asarray(value))), name

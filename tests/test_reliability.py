@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import ROOT, tiny_config
 from vampjax import checkpointing, config_validation, train
-from vampjax.vae import build_model
+from vampjax.models import build_model
 from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
 from vampjax.data import pipeline

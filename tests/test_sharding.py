@@ -35,7 +35,7 @@ from tests.conftest import tiny_config
 from vampjax import config_validation, objective, sharding, train
 from vampjax.grad_accum import accumulated_grad
 from vampjax.state import restore_model
-from vampjax.vae import build_model
+from vampjax.models import build_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "sharding_checks.py")
@@ -267,8 +267,8 @@ def test_accumulating_4_micro_batches_equals_one_big_batch():
       noise = objective.sample_noise(rng, config, x.shape[0])
 
       def loss_fn(p, x, eps, prior):
-        terms = objective.loss_terms(model.apply({"params": p}, x, eps, prior), x,
-                                     jnp.float32(1.0), config)
+        terms = objective.loss_terms(model.apply({"params": p}, x, eps, prior),
+                                     jnp.float32(1.0))
         return jnp.mean(terms["loss"]), terms
 
       step = train.make_train_step(tiny_config(num_components=6, pseudo_init="random",

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, tiny_config
 from vampjax import fast_convs
 from vampjax.state import create_train_state
-from vampjax.vae import build_model
+from vampjax.models import build_model
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import torch_layout  # pylint: disable=wrong-import-position

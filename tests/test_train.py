@@ -11,7 +11,7 @@ from PIL import Image
 from tests.conftest import tiny_config
 from vampjax import checkpointing, modes, train
 from vampjax.state import create_train_state, restore_model
-from vampjax.vae import build_model
+from vampjax.models import build_model
 
 
 def read_metrics(workdir, split="train"):

@@ -23,7 +23,8 @@ import numpy as np
 from vampjax import checkpointing, state
 from vampjax.data import pipeline
 from vampjax.metrics import likelihood, masked_eval
-from vampjax.vae import VAE, build_model
+from vampjax.models import build_model
+from vampjax.vae import VAE
 from vampjax.workdir import CONFIG_FILE
 
 

@@ -16,7 +16,7 @@ from vampjax.networks import DOWNSAMPLING
 
 CHOICES = {
     "prior": ("standard", "vamp"),
-    "architecture": ("conv", "resnet", "gated_mlp"),
+    "architecture": ("conv", "resnet", "gated_mlp", "hvae_mlp", "hvae_conv"),
     "likelihood": ("gaussian", "bernoulli"),
     "pseudo_init": ("random", "data"),
     "dtype": ("float32", "bfloat16"),
@@ -85,15 +85,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   for key, choices in CHOICES.items():
     _require(config[key] in choices, f"{key}={config[key]!r}; use one of {choices}.")
   size = config.data.image_size
-  if config.architecture == "gated_mlp":
-    _require(size > 0, f"data.image_size={size} must be positive.")
-    _require(len(config.mlp_hidden) > 0 and all(units > 0 for units in config.mlp_hidden),
-             f"mlp_hidden={tuple(config.mlp_hidden)} must be a non-empty list of positive sizes.")
-  else:
+  if config.architecture in ("conv", "resnet"):
     _require(size > 0 and size % DOWNSAMPLING == 0,
              f"data.image_size={size} must be a positive multiple of {DOWNSAMPLING} (four "
              f"stride-2 convs), e.g. {max(DOWNSAMPLING, size // DOWNSAMPLING * DOWNSAMPLING)}, "
              "or use architecture='gated_mlp'.")
+  else:
+    _require(size > 0, f"data.image_size={size} must be positive.")
+  if config.architecture == "gated_mlp":
+    _require(len(config.mlp_hidden) > 0 and all(units > 0 for units in config.mlp_hidden),
+             f"mlp_hidden={tuple(config.mlp_hidden)} must be a non-empty list of positive sizes.")
   if config.data.name == "mnist_binary":
     _require(config.data.dynamic_binarization,
              "data.name='mnist_binary' trains on intensities binarized at every step; set "

@@ -31,6 +31,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Model.
   config.architecture = "conv"       # conv | resnet (a residual block after each conv) |
                                      # gated_mlp (the VampPrior paper's one-level MLP)
+                                     # | hvae_mlp | hvae_conv (its two-level models)
   config.mlp_hidden = (300, 300)     # gated_mlp: units of the encoder's and decoder's gated layers
   config.latent_dim = 40             # D
   config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior)

@@ -152,12 +152,11 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
   if os.path.exists(metrics_path):
     paths.append(plot_loss_curves(metrics_path, os.path.join(out_dir, "loss_curves.png")))
 
-  decode_mean = jax.jit(lambda p, z: jax.nn.sigmoid(model.apply({"params": p}, z,
-                                                                method=VAE.decode)))
-  encode = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.encode))
+  reconstruct = jax.jit(lambda p, x: jax.nn.sigmoid(model.apply({"params": p}, x,
+                                                                method=VAE.reconstruct)))
   inputs = np.asarray(test_images[:num_images])
   inputs = pipeline.to_float(inputs) if inputs.dtype == np.uint8 else inputs.astype(np.float32)
-  reconstructions = np.asarray(decode_mean(params, encode(params, inputs)[0]))
+  reconstructions = np.asarray(reconstruct(params, inputs))
   paths.append(save_image_grid(os.path.join(out_dir, "reconstructions.png"),
                                paired_rows(inputs, reconstructions, columns), columns, scale))
 
@@ -169,7 +168,7 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
   if model.is_vamp:
     pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method=VAE.pseudo_inputs))(
         params))[:num_images]
-    decoded = np.asarray(decode_mean(params, encode(params, pseudo)[0]))
+    decoded = np.asarray(reconstruct(params, pseudo))
     paths.append(save_image_grid(os.path.join(out_dir, "pseudo_inputs.png"),
                                  paired_rows(pseudo, decoded, columns), columns, scale))
 

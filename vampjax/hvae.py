@@ -16,11 +16,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 from flax import linen as nn
 from jax.sharding import Mesh
 
-from vampjax import priors
+from vampjax import likelihoods, priors
 from vampjax.distributions import gaussian_log_prob, sample_gaussian
 from vampjax.gated import TORCH_DEFAULT, GatedConv2d, GatedDense, dense, torch_bias_init
 from vampjax.networks import bounded_logvar
@@ -148,14 +147,6 @@ class TwoLevelDecoder(nn.Module):
     return logits.reshape(*batch, height, width, channels).astype(jnp.float32)
 
 
-def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
-  """log p(x|z) of independent Bernoulli pixels, summed over (H, W, C).
-
-  logits (..., H, W, C); x broadcasts against them (x in [0, 1]).
-  """
-  return -jnp.sum(optax.sigmoid_binary_cross_entropy(logits, x), axis=(-3, -2, -1))
-
-
 class HVAE(VAE):
   """The two-level VAE: `latent_dim` is z2's size (the level with the prior), `z1_dim` z1's.
 
@@ -204,7 +195,8 @@ class HVAE(VAE):
     z1 = mu1 + jnp.exp(0.5 * logvar1) * noise1
     log_pz2 = priors.log_prob(z2.reshape(-1, self.latent_dim), *prior).reshape(z2.shape[:-1])
     return Terms(
-        log_px_z=bernoulli_log_prob(self.decoder(z1, z2), x),
+        log_px_z=likelihoods.log_prob(x, self.decoder(z1, z2), self.log_scale(),
+                                  self.likelihood),
         log_qz_x=gaussian_log_prob(z2, mu2, logvar2) + gaussian_log_prob(z1, mu1, logvar1),
         log_pz=log_pz2 + gaussian_log_prob(z1, *self.z1_prior(z2)))
 
@@ -243,6 +235,7 @@ def build_hvae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> H
       logvar_bounds=(config.logvar_min, config.logvar_max),
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
+      likelihood=config.likelihood,
       dtype=jnp.dtype(config.dtype),
       mesh=mesh if mesh is not None and mesh.size > 1 else None,
   )

@@ -26,8 +26,7 @@ def make_pictures(model: VAE, num_samples: int, mesh: jax.sharding.Mesh
 
   def pictures(params, x, rng):
     samples = model.apply({"params": params}, rng, num_samples, method=VAE.sample)
-    mu, _ = model.apply({"params": params}, x, method=VAE.encode)
-    return samples, jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode))
+    return samples, jax.nn.sigmoid(model.apply({"params": params}, x, method=VAE.reconstruct))
 
   repl = sharding.replicated(mesh)
   jitted = jax.jit(pictures, out_shardings=repl)

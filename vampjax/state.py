@@ -12,7 +12,8 @@ import optax
 from flax.training import train_state
 
 from vampjax import checkpointing, priors
-from vampjax.vae import VAE, build_model
+from vampjax.models import build_model
+from vampjax.vae import VAE
 
 
 def rng_streams(seed: int) -> dict[str, jax.Array]:

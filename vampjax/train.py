@@ -30,8 +30,9 @@ from vampjax.metrics import masked_eval
 from vampjax.nonfinite import NonFiniteGuard, all_finite
 from vampjax.pictures import make_picture_writer
 from vampjax.state import abstract_train_state, create_train_state, rng_streams
+from vampjax.models import build_model
 from vampjax.validation import Validator
-from vampjax.vae import VAE, build_model
+from vampjax.vae import VAE
 
 Metrics = dict[str, jax.Array]
 TrainStep = Callable[[train_state.TrainState, jax.Array, jax.Array],
@@ -58,8 +59,7 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
     noise = objective.sample_noise(rng, config, batch.shape[0])
 
     def loss_fn(params, x, eps, prior):
-      out = state.apply_fn({"params": params}, x, eps, prior)
-      terms = objective.loss_terms(out, x, beta, config)
+      terms = objective.loss_terms(state.apply_fn({"params": params}, x, eps, prior), beta)
       return jnp.mean(terms["loss"]), terms
 
     prior_fn = (lambda p: state.apply_fn({"params": p}, method=VAE.prior_components)

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from vampjax import gated, priors
+from vampjax import gated, likelihoods, priors
+from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal
 from vampjax.networks import Decoder, Encoder
 from vampjax.sharding import DATA_AXIS
-
-
-class Outputs(NamedTuple):
-  """What the objective needs from one forward pass. Shapes: N batch, L samples, D latent."""
-
-  mu: jax.Array            # (N, D) posterior means
-  logvar: jax.Array        # (N, D) posterior log-variances
-  z: jax.Array             # (L, N, D) posterior samples; z[0] is the one decoded
-  logits: jax.Array        # (N, H, W, C) decoder output for z[0]
-  prior: priors.Mixture    # the prior's components
+from vampjax.terms import Terms
 
 
 class VAE(nn.Module):
@@ -41,6 +31,7 @@ class VAE(nn.Module):
   logvar_bounds: tuple[float, float] = (-6.0, 2.0)
   pseudo_init_mean: float = 0.05
   pseudo_init_std: float = 0.01
+  likelihood: str = "bernoulli"
   dtype: jnp.dtype = jnp.float32
   mesh: Mesh | None = None
 
@@ -60,6 +51,11 @@ class VAE(nn.Module):
   @property
   def is_vamp(self) -> bool:
     return self.num_components > 0
+
+  @property
+  def noise_dim(self) -> int:
+    """Size of the last axis of the noise that draws one posterior sample."""
+    return self.latent_dim
 
   @property
   def num_shards(self) -> int:
@@ -115,13 +111,19 @@ class VAE(nn.Module):
   def decode(self, z: jax.Array) -> jax.Array:
     return self.decoder(z)
 
+  def log_scale(self) -> jax.Array | None:
+    """log σ of the likelihood, for the likelihoods that have one."""
+    return None
+
   def __call__(self, x: jax.Array, noise: jax.Array,
-               prior: priors.Mixture | None = None) -> Outputs:
-    """One pass over a batch x (N, H, W, C) with standard-normal noise (L, N, D).
+               prior: priors.Mixture | None = None) -> Terms:
+    """`Terms` of a batch x (N, H, W, C) for L posterior samples drawn with standard-normal
+    noise (L, N, D); every sample is decoded.
 
     The noise is an input (not drawn here) so that a batch split into micro-batches sees
     exactly the samples the whole batch would. Without a precomputed `prior`, the
-    pseudo-inputs are encoded together with the batch.
+    pseudo-inputs are encoded together with the batch. With N(0, I) the closed-form KL
+    comes along.
     """
     if prior is None and self.is_vamp:
       mu, logvar, prior = self._encode_with_prior(x)
@@ -129,7 +131,19 @@ class VAE(nn.Module):
       mu, logvar = self.encoder(x)
       prior = prior if prior is not None else self.prior_components()
     z = mu + jnp.exp(0.5 * logvar) * noise
-    return Outputs(mu, logvar, z, self.decoder(z[0]), prior)
+    logits = self.decoder(z.reshape(-1, self.latent_dim)).reshape(*z.shape[:2], *x.shape[1:])
+    log_pz = priors.log_prob(z.reshape(-1, self.latent_dim), *prior).reshape(z.shape[:2])
+    return Terms(log_px_z=likelihoods.log_prob(x, logits, self.log_scale(), self.likelihood),
+                 log_qz_x=gaussian_log_prob(z, mu, logvar), log_pz=log_pz,
+                 kl=None if self.is_vamp else kl_to_standard_normal(mu, logvar))
+
+  def posterior_means(self, x: jax.Array) -> dict[str, jax.Array]:
+    """E_q[z|x] (N, D) by latent level: what the active units are counted on."""
+    return {"z": self.encoder(x)[0]}
+
+  def reconstruct(self, x: jax.Array) -> jax.Array:
+    """Logits (N, H, W, C) decoded from the posterior means."""
+    return self.decoder(self.encoder(x)[0])
 
   def sample(self, rng: jax.Array, n: int) -> jax.Array:
     """n images decoded from prior samples, as pixel means in [0, 1]."""
@@ -139,8 +153,9 @@ class VAE(nn.Module):
     return jax.nn.sigmoid(self.decoder(z))
 
 
-def build_model(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAE:
-  """The VAE a config describes; with a mesh of several devices, its work is split over them."""
+def build_vae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAE:
+  """The one-level VAE a config describes; with a mesh of several devices, its work is
+  split over them."""
   return VAE(
       image_shape=(config.data.image_size, config.data.image_size, config.data.channels),
       latent_dim=config.latent_dim,
@@ -150,6 +165,7 @@ def build_model(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> 
       logvar_bounds=(config.logvar_min, config.logvar_max),
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
+      likelihood=config.likelihood,
       dtype=jnp.dtype(config.dtype),
       mesh=mesh if mesh is not None and mesh.size > 1 else None,
   )

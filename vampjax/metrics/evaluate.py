@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vampjax import jsonio, priors, sharding
+from vampjax import jsonio, likelihoods, priors, sharding
 from vampjax.data import pipeline
 from vampjax.metrics import active_units, image_quality, likelihood, lpips, masked_eval
 from vampjax.vae import VAE
@@ -35,21 +35,23 @@ LIKELIHOOD_NOTE = {
 def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: jax.Array,
                           mask: jax.Array, rng: jax.Array, components: priors.Mixture,
                           beta: jax.Array, config: ml_collections.ConfigDict,
-                          nets: tuple[lpips.Lpips, ...]) -> tuple[dict[str, jax.Array],
-                                                                   jax.Array]:
-  """Masked sums of the loss terms and image metrics of one batch, and its posterior means.
+                          nets: tuple[lpips.Lpips, ...]
+                          ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """Masked sums of the loss terms and image metrics of one batch, and its posterior means
+  by latent level.
 
   Loss terms use a sampled z (like training); reconstructions for MSE/PSNR/SSIM/LPIPS are
-  the decoded posterior means, sigmoid(decoder(μ)), so they are deterministic.
+  the decoded posterior means, so they are deterministic.
   """
-  sums, out = masked_eval.masked_loss_sums(model, params, batch, mask, rng, components, beta,
-                                           config)
-  reconstructions = jax.nn.sigmoid(model.apply({"params": params}, out.mu, method=VAE.decode))
+  sums = masked_eval.masked_loss_sums(model, params, batch, mask, rng, components, beta,
+                                      config)
+  apply = lambda method: model.apply({"params": params}, batch, method=method)
+  reconstructions = jax.nn.sigmoid(apply(VAE.reconstruct))
   per_example = image_quality.image_quality(batch, reconstructions)
   for net, net_params in zip(nets, lpips_params):
     per_example[f"lpips_{net.name}"] = lpips.distance(net, net_params, batch, reconstructions)
   sums.update({name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in per_example.items()})
-  return sums, out.mu
+  return sums, apply(VAE.posterior_means)
 
 
 @functools.lru_cache(maxsize=None)
@@ -77,17 +79,18 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
                                       tuple(cfg.lpips_backbones))
   is_step = lambda p, b, r, c: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
       model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True)
-  mus, timing = [], {"metrics": 0.0, "is_nll": 0.0}
+  means_by_level, timing = {}, {"metrics": 0.0, "is_nll": 0.0}
 
   def batch_sums(batch, mask, rng):
     """The batch's masked sums; keeps its posterior means and times both passes."""
     batch_rng, is_rng = jax.random.split(rng)
     start = time.perf_counter()
-    sums, mu = jax.device_get(metrics_step(params, lpips_params, batch, mask, batch_rng,
+    sums, level_means = jax.device_get(metrics_step(params, lpips_params, batch, mask, batch_rng,
                                            components, beta))
     timing["metrics"] += time.perf_counter() - start
     host_mask = np.asarray(mask)
-    mus.append(np.asarray(mu)[host_mask])
+    for level, mu in level_means.items():
+      means_by_level.setdefault(level, []).append(np.asarray(mu)[host_mask])
     if cfg.is_samples > 0:
       start = time.perf_counter()
       log_px = np.asarray(jax.device_get(is_step(params, batch, is_rng, components)), np.float64)
@@ -98,13 +101,18 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   means, count = masked_eval.masked_means(batch_sums, images, config.batch_size, mesh, rng,
                                           progress=True)
   num_dims = math.prod(images.shape[1:])
-  constant = likelihood.log_likelihood_constant(config.likelihood, num_dims)
-  au, variances = active_units.active_units(np.concatenate(mus), cfg.au_threshold)
+  constant = likelihoods.normalising_constant(config.likelihood, num_dims)
+  by_level = {level: active_units.active_units(np.concatenate(mus), cfg.au_threshold)
+              for level, mus in sorted(means_by_level.items())}
+  au = sum(units for units, _ in by_level.values())
+  variances = np.concatenate([variances for _, variances in by_level.values()])
   results: dict[str, Any] = {
       "num_examples": count,
       "active_units": au,
       "latent_dim": int(variances.shape[0]),
       "au_threshold": cfg.au_threshold,
+      **({f"active_units_{level}": units for level, (units, _) in by_level.items()}
+         if len(by_level) > 1 else {}),
       "lpips": means[f"lpips_{cfg.lpips_study_backbone}"]
                if f"lpips_{cfg.lpips_study_backbone}" in means else None,
       "lpips_backbone": cfg.lpips_study_backbone,
@@ -159,7 +167,10 @@ def read_results(workdir: str) -> dict[str, Any] | None:
 
 
 def posterior_means(model: VAE, params: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
-  """E_q[z|x] of every image, (N, D): enough for the active units without a full eval."""
-  encode = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.encode)[0])
+  """E_q[z|x] of every image, every latent level side by side, (N, D): enough for the
+  active units without a full eval."""
+  encode = jax.jit(lambda p, x: jnp.concatenate(
+      [mu for _, mu in sorted(model.apply({"params": p}, x, method=VAE.posterior_means).items())],
+      axis=-1))
   return np.concatenate([np.asarray(encode(params, batch))[mask]
                          for batch, mask in pipeline.eval_batches(images, batch_size)])

@@ -2,10 +2,10 @@
 
   log p(x) ≈ logsumexp_s [log p(x|z_s) + log p(z_s) − log q(z_s|x)] − log S,  z_s ~ q(z|x).
 
-The estimator takes log-density functions, so it is tested on a linear-Gaussian model
-whose marginal likelihood is known in closed form and then applied to the VAE. The S
-samples are drawn in chunks, and the densities get a whole chunk at once, so that memory
-holds chunk × batch decodes, not S × batch, and the decoder sees them as one batch.
+Written once against any model's `Terms` (`terms.log_weights`), so the one-level VAEs and
+the two-level HVAEs share it; it is tested on a linear-Gaussian model whose marginal
+likelihood is known in closed form. The S samples are drawn in chunks, each passed to the
+model as one batch of chunk × N, so memory holds chunk × batch decodes, not S × batch.
 """
 
 from __future__ import annotations
@@ -15,31 +15,32 @@ import math
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
-from vampjax import objective, priors
-from vampjax.distributions import gaussian_log_prob, sample_gaussian
+from vampjax import likelihoods, models, priors
+from vampjax import terms as terms_lib
 from vampjax.vae import VAE
 
-# z (..., N, D) -> (..., N): the densities importance samples need, for N examples.
-LogDensity = Callable[[jax.Array], jax.Array]
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+# noise (chunk, N, noise_dim) -> the model's Terms for those chunk samples of N examples.
+TermsFn = Callable[[jax.Array], terms_lib.Terms]
 
 
-def importance_log_likelihood(rng: jax.Array, sample_q: Callable[[jax.Array], jax.Array],
-                              log_q: LogDensity, log_joint: LogDensity, num_samples: int,
+def importance_log_likelihood(rng: jax.Array, terms_fn: TermsFn,
+                              noise_shape: tuple[int, int], num_samples: int,
                               chunk_size: int) -> jax.Array:
   """The S-sample estimate of log p(x) for each of N examples: (N,).
 
-  sample_q(rng) -> z (N, D), one draw from q(z|x) per example; log_q(z) = log q(z|x);
-  log_joint(z) = log p(x|z) + log p(z). S must be a multiple of chunk_size (the chunk
-  is shrunk to a divisor of S otherwise).
+  terms_fn(noise) gives the Terms of the posterior samples drawn with standard-normal
+  noise (chunk, *noise_shape), noise_shape = (N, noise_dim). S must be a multiple of
+  chunk_size (the chunk is shrunk to a divisor of S otherwise).
   """
   chunk_size = _chunk(num_samples, chunk_size)
-  per_chunk = jax.lax.map(
-      lambda key: chunk_logsumexp(key, sample_q, log_q, log_joint, chunk_size),
-      jax.random.split(rng, num_samples // chunk_size))  # (C, N)
+
+  def chunk_logsumexp(key):  # (N,)
+    noise = jax.random.normal(key, (chunk_size, *noise_shape))
+    return jax.nn.logsumexp(terms_lib.log_weights(terms_fn(noise)), axis=0)
+
+  per_chunk = jax.lax.map(chunk_logsumexp, jax.random.split(rng, num_samples // chunk_size))
   return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
 
 
@@ -47,70 +48,36 @@ def _chunk(num_samples: int, chunk_size: int) -> int:
   return math.gcd(num_samples, max(1, min(chunk_size, num_samples)))
 
 
-def chunk_logsumexp(key: jax.Array, sample_q: Callable[[jax.Array], jax.Array],
-                    log_q: LogDensity, log_joint: LogDensity, chunk_size: int) -> jax.Array:
-  """(N,): logsumexp of the log-weights of `chunk_size` samples, one key each; the
-  densities get them all, (chunk_size, N, D)."""
-  z = jax.vmap(sample_q)(jax.random.split(key, chunk_size))
-  return jax.nn.logsumexp(log_joint(z) - log_q(z), axis=0)
-
-
-def log_likelihood_constant(likelihood: str, num_pixels: int) -> float:
-  """What `objective.reconstruction_loss` leaves out of −log p(x|z), per example.
-
-  The Gaussian (unit variance) drops ½·log 2π per pixel, as the study does; Bernoulli
-  BCE is already a complete log-probability.
-  """
-  return num_pixels * HALF_LOG_2PI if likelihood == "gaussian" else 0.0
-
-
-def vae_estimate(model: VAE, likelihood: str, num_samples: int, chunk_size: int,
-                 include_constant: bool) -> Callable[..., jax.Array]:
-  """`importance_log_likelihood` under the VAE: (params, x, rng, prior) -> (N,). x is
-  encoded once; each chunk's samples are decoded as one batch of chunk × N. Not jitted
-  (see `vae_log_likelihood`)."""
+@functools.lru_cache(maxsize=None)
+def _jitted_estimate(model: VAE, noise_dim: int, num_samples: int, chunk_size: int,
+                     constant: float) -> Callable[..., jax.Array]:
+  """(params, x, rng, prior) -> log p(x) (N,), jitted once per (model, settings). One XLA
+  program loops over the chunks, so the decoder's large buffers are allocated once per
+  call, not once per chunk."""
 
   def estimate(params, x, rng, prior):
-    mu, logvar = model.apply({"params": params}, x, method=VAE.encode)
-    constant = log_likelihood_constant(likelihood, math.prod(x.shape[1:]))
+    terms_fn = lambda noise: model.apply({"params": params}, x, noise, prior)
+    return importance_log_likelihood(rng, terms_fn, (x.shape[0], noise_dim), num_samples,
+                                     chunk_size) - constant
 
-    def log_joint(z):  # (chunk, N, D) -> (chunk, N)
-      flat = z.reshape(-1, z.shape[-1])
-      logits = model.apply({"params": params}, flat, method=VAE.decode)
-      targets = jnp.broadcast_to(x, (len(z), *x.shape)).reshape(logits.shape)
-      log_px = -objective.reconstruction_loss(targets, logits, likelihood)
-      if include_constant:
-        log_px -= constant
-      return (log_px + priors.log_prob(flat, *prior)).reshape(z.shape[:-1])
-
-    return importance_log_likelihood(rng, lambda k: sample_gaussian(k, mu, logvar),
-                                     lambda z: gaussian_log_prob(z, mu, logvar), log_joint,
-                                     num_samples, chunk_size)
-
-  return estimate
-
-
-@functools.lru_cache(maxsize=None)
-def _jitted_vae_estimate(model: VAE, likelihood: str, num_samples: int, chunk_size: int,
-                         include_constant: bool) -> Callable[..., jax.Array]:
-  """`vae_estimate` jitted once per (model, settings)."""
-  return jax.jit(vae_estimate(model, likelihood, num_samples, chunk_size, include_constant))
+  return jax.jit(estimate)
 
 
 def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
                        components: priors.Mixture,
                        config: ml_collections.ConfigDict, num_samples: int,
                        chunk_size: int, include_constant: bool = True) -> jax.Array:
-  """log p(x) of a batch x (N, H, W, C) under the VAE, (N,), with S importance samples.
+  """log p(x) of a batch x (N, H, W, C) under any model of vampjax, (N,), with S importance
+  samples; `components` is the prior, computed once per evaluation.
 
-  One XLA program loops over the chunks, so the decoder's large buffers are allocated
-  once per call, not once per chunk: a Python loop over a jitted chunk spent 15–25% of
-  its time in the kernel, mapping and zeroing fresh pages for each chunk.
-  include_constant: add the Gaussian's ½·log 2π per pixel, so the result is the log of a
-  normalised density; without it, the estimate is of the likelihood as trained.
+  include_constant: add what the likelihood as trained leaves out (the study's Gaussian:
+  ½·log 2π per pixel), so the result is the log of a normalised density; without it, the
+  estimate is of the likelihood as trained.
   """
-  estimate = _jitted_vae_estimate(model, config.likelihood, num_samples,
-                                  _chunk(num_samples, chunk_size), include_constant)
+  constant = (likelihoods.normalising_constant(config.likelihood, math.prod(x.shape[1:]))
+              if include_constant else 0.0)
+  estimate = _jitted_estimate(model, models.noise_dim(config), num_samples,
+                              _chunk(num_samples, chunk_size), constant)
   return estimate(params, x, rng, components)
 
 

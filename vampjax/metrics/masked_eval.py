@@ -56,14 +56,13 @@ def prior_components_fn(model: VAE) -> Callable[[Any], Any]:
 
 def masked_loss_sums(model: VAE, params: Any, batch: jax.Array, mask: jax.Array,
                      rng: jax.Array, prior: Any, beta: jax.Array,
-                     config: ml_collections.ConfigDict) -> tuple[Metrics, Any]:
-  """Sums over the unmasked examples of every loss term and "count", and the model's outputs."""
+                     config: ml_collections.ConfigDict) -> Metrics:
+  """Sums over the unmasked examples of every loss term, and "count"."""
   noise = objective.sample_noise(rng, config, batch.shape[0])
-  out = model.apply({"params": params}, batch, noise, prior)
-  terms = objective.loss_terms(out, batch, beta, config)
+  terms = objective.loss_terms(model.apply({"params": params}, batch, noise, prior), beta)
   sums = {name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in terms.items()}
   sums["count"] = jnp.sum(mask.astype(jnp.float32))
-  return sums, out
+  return sums
 
 
 def make_eval_step(model: VAE, config: ml_collections.ConfigDict) -> Callable[..., Metrics]:
@@ -74,7 +73,7 @@ def make_eval_step(model: VAE, config: ml_collections.ConfigDict) -> Callable[..
   """
 
   def eval_step(params, batch, mask, rng, prior, beta):
-    return masked_loss_sums(model, params, batch, mask, rng, prior, beta, config)[0]
+    return masked_loss_sums(model, params, batch, mask, rng, prior, beta, config)
 
   return eval_step
 
