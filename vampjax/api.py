@@ -45,6 +45,7 @@ class Run:
         lambda p, *args: model.apply({"params": p}, *args, method=method))
     self._encode = apply(VAE.encode)
     self._decode = apply(lambda module, z: jax.nn.sigmoid(module.decode(z)))
+    self._reconstruct = apply(lambda module, x: jax.nn.sigmoid(module.reconstruct(x)))
     self._sample = jax.jit(lambda p, rng, n: model.apply({"params": p}, rng, n,
                                                          method=VAE.sample),
                            static_argnums=2)
@@ -68,7 +69,7 @@ class Run:
 
   def reconstruct(self, x: np.ndarray) -> np.ndarray:
     """Each image decoded from its posterior mean, as the evaluation and figures do."""
-    return self.decode(self.encode(x)[0])
+    return np.asarray(self._reconstruct(self.params, self._images(x)))
 
   def sample(self, n: int, seed: int = 0) -> np.ndarray:
     """n images from the prior (for the VampPrior: k uniform, then z ~ q(z|u_k)), as
