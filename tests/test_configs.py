@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import ROOT
 from vampjax.models import build_model
+from vampjax.vae import VAE
 
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                  if not p.endswith("__init__.py"))
@@ -35,15 +36,18 @@ def test_config_loads_and_builds_its_model(name):
   size = config.data.image_size
   x = jnp.zeros((2, size, size, config.data.channels))
   noise = jnp.zeros((1, 2, config.latent_dim))
-  outputs = jax.eval_shape(model.init_with_output, jax.random.key(0), x, noise)[0]
-  assert outputs.logits.shape == x.shape
-  assert outputs.mu.shape == (2, config.latent_dim)
+  terms, params = jax.eval_shape(model.init_with_output, jax.random.key(0), x, noise)
+  assert terms.log_px_z.shape == terms.log_qz_x.shape == terms.log_pz.shape == (1, 2)
+  apply = lambda method, *args: jax.eval_shape(
+      lambda p: model.apply(p, *args, method=method), params)
+  assert apply(VAE.reconstruct, x).shape == x.shape
+  assert apply(VAE.posterior_means, x)["z"].shape == (2, config.latent_dim)
   if name in STUDY:
     image, channels, latent, prior, k, arch, lr, anneal = STUDY[name]
     assert (size, config.data.channels, config.latent_dim, config.prior) == (image, channels,
                                                                              latent, prior)
     assert config.architecture == arch and (config.kl_warmup_steps > 0) == anneal
     if k is not None:
-      assert outputs.prior.mu.shape == (k, latent)
+      assert apply(VAE.prior_components).mu.shape == (k, latent)
     if lr is not None:
       assert config.learning_rate == lr

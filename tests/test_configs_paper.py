@@ -31,9 +31,9 @@ def test_recipe_and_model_sizes(name):
       "random", 0.05, 0.01)
   assert config.eval.is_samples == 5000 and config.eval.num_examples == -1
   x, noise = jnp.zeros((2, 28, 28, 1)), jnp.zeros((1, 2, 40))
-  outputs, params = jax.eval_shape(build_model(config).init_with_output, jax.random.key(0),
-                                   x, noise)
-  assert outputs.logits.shape == x.shape and outputs.mu.shape == (2, 40)
+  terms, params = jax.eval_shape(build_model(config).init_with_output, jax.random.key(0),
+                                 x, noise)
+  assert terms.log_px_z.shape == terms.log_qz_x.shape == terms.log_pz.shape == (1, 2)
   num_params = sum(p.size for p in jax.tree.leaves(params))
   # Two gated layers are two dense layers each: 784-300-300-(40+40) and 40-300-300-784.
   networks = 2 * (785 * 300 + 301 * 300) + 2 * 301 * 40 + 2 * (41 * 300 + 301 * 300) + 301 * 784
