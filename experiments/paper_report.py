@@ -84,8 +84,8 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
   os.makedirs(out_dir, exist_ok=True)
   family = budget.family(table.family)
   figure = study_figures.plot_curves(
-      results, [("validation −ELBO (β = 1, nats)", ("loss",))],
-      "Validation −ELBO per epoch (mnist_binary, 10 000 validation images)",
+      results, [("10 000 mnist_binary validation images", ("loss",))],
+      "Validation −ELBO (β = 1, nats) per epoch",
       os.path.join(out_dir, FIGURE), split="validation")
   first = results[0].metrics
   invocation = " ".join(["python -m experiments.reproduce", *map(shlex.quote, sys.argv[1:])])
