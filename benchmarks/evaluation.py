@@ -31,7 +31,6 @@ import measure  # pylint: disable=wrong-import-position
 from vampjax import data, models, terms, xla_cpu  # pylint: disable=wrong-import-position
 from vampjax.metrics import (evaluate, likelihood,  # pylint: disable=wrong-import-position
                              masked_eval)
-from vampjax.vae import VAE  # pylint: disable=wrong-import-position
 
 flags.DEFINE_integer("images", 100, "Test images for our passes.")
 flags.DEFINE_integer("baseline_images", 5, "Test images for the one-at-a-time baseline.")
@@ -118,7 +117,7 @@ def main(_):
              for i in range(FLAGS.repeats)]
   # The FLOPs of one chunk: an estimate from `chunk` samples, less its encoder pass.
   encoder_flops = measure.model_flops(
-      lambda p, x: model.apply({"params": p}, x, method=VAE.encode), params, batch)
+      lambda p, x: model.apply({"params": p}, x, method="encode"), params, batch)
   chunk_flops = measure.model_flops(
       likelihood.vae_estimate(model, config.likelihood, chunk, chunk, False),
       params, batch, rng, prior) - encoder_flops

@@ -58,14 +58,13 @@ def _programs(config, mesh):
   from vampjax import sharding, train  # pylint: disable=g-import-not-at-top
   from vampjax.state import create_train_state  # pylint: disable=g-import-not-at-top
   from vampjax.models import build_model  # pylint: disable=g-import-not-at-top
-  from vampjax.vae import VAE
 
   model = build_model(config, mesh)
   state = create_train_state(config, build_model(config), jax.random.key(0))
   size, channels = config.data.image_size, config.data.channels
   batch = np.random.default_rng(0).uniform(
       size=(config.batch_size, size, size, channels)).astype(np.float32)
-  prior = lambda p: model.apply({"params": p}, method=VAE.prior_components)
+  prior = lambda p: model.apply({"params": p}, method="prior_components")
   step = train.make_train_step(config)
   if mesh is None:
     return jax.jit(prior), jax.jit(step), state, batch, jax.random.key(1)

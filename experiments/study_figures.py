@@ -22,7 +22,6 @@ from PIL import Image  # pylint: disable=wrong-import-position
 from vampjax import figures  # pylint: disable=wrong-import-position
 from vampjax.data import pipeline  # pylint: disable=wrong-import-position
 from vampjax.state import restore_model, rng_streams  # pylint: disable=wrong-import-position
-from vampjax.vae import VAE  # pylint: disable=wrong-import-position
 from vampjax.workdir import METRICS_FILE  # pylint: disable=wrong-import-position
 
 DPI = 80
@@ -90,13 +89,13 @@ def _model_images(result: Any, num: int) -> dict[str, np.ndarray]:
   test = result.plan.dataset.test[:num]
   inputs = pipeline.to_float(np.asarray(test))
   reconstruct = jax.jit(lambda p, x: jax.nn.sigmoid(model.apply({"params": p}, x,
-                                                                method=VAE.reconstruct)))
+                                                                method="reconstruct")))
   rng = rng_streams(config.seed)["sample"]
   out = {"data": inputs, "reconstructions": np.asarray(reconstruct(params, inputs)),
          "samples": np.asarray(jax.jit(lambda p: model.apply(
-             {"params": p}, rng, 2 * num, method=VAE.sample))(params))}
+             {"params": p}, rng, 2 * num, method="sample"))(params))}
   if model.is_vamp:
-    pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method=VAE.pseudo_inputs))(
+    pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method="pseudo_inputs"))(
         params))[:num]
     out["pseudo"] = pseudo
     out["pseudo_decoded"] = np.asarray(reconstruct(params, pseudo))

@@ -51,6 +51,8 @@ STEP_CASES = {
     # Two micro-batches of one image per device, the pseudo-inputs encoded once per step.
     "vamp_conv_2_micro_batches": ({"prior": "vamp", "architecture": "conv",
                                    "grad_accum_steps": 2}, 16),
+    # The paper's two-level model: the VampPrior on z2 through q(z2|·), sharded the same way.
+    "vamp_hvae_mlp": ({"prior": "vamp", "architecture": "hvae_mlp"}, 8),
 }
 PRIOR_K = 12  # padded to 16 on 8 devices
 FLOPS_K = 64
@@ -136,7 +138,7 @@ def run_steps(mesh, out_dir: str, suffix: str) -> None:
 
 
 def prior_fn(model: VAE) -> Callable:
-  return lambda p: model.apply({"params": p}, method=VAE.prior_components)
+  return lambda p: model.apply({"params": p}, method="prior_components")
 
 
 def prior_check(mesh, out_dir: str, suffix: str) -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from vampjax import config_validation, modes, state as state_lib, train
 from vampjax.models import build_model
-from vampjax.vae import VAE
 
 PAPER = ("vae_standard", "vae_vamp")
 
@@ -52,7 +51,25 @@ def test_trains_two_steps_and_samples(name, tmp_path):
   assert int(state.step) == 2
   model, state = state_lib.restore_model(config, workdir)
   images = np.asarray(model.apply({"params": state.params}, jax.random.key(0), 64,
-                                  method=VAE.sample))
+                                  method="sample"))
   assert images.shape == (64, 28, 28, 1) and np.all(np.isfinite(images))
   assert images.min() >= 0 and images.max() <= 1
+  assert modes.run_sample(config, workdir).endswith("samples.png")
+
+
+@pytest.mark.parametrize("name", ["hvae_vamp", "convhvae_standard"])
+def test_two_level_configs_train_evaluate_and_sample(name, tmp_path):
+  """Part 2's models through the same loop, evaluation and sampling as every model."""
+  config = paper_config(name)
+  config.latent_dim, config.num_components, config.batch_size = 4, 10, 10
+  config.num_train_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+  config.num_eval_examples, config.num_samples = 20, 6
+  config.eval.num_examples, config.eval.is_samples, config.eval.is_chunk = 20, 10, 5
+  workdir = str(tmp_path)
+  assert int(train.train_and_evaluate(config, workdir).step) == 2
+  results = modes.run_eval(config, workdir)
+  assert results["active_units"] == results["active_units_z1"] + results["active_units_z2"]
+  assert results["latent_dim"] == 8 and len(results["posterior_mean_variance"]) == 8
+  assert np.isfinite(results["is_nll_nats"]) and results["is_nll_nats"] > 0
+  assert results["is_nll_nats"] <= results["neg_elbo_nats"] + 1.0  # IS ≤ −ELBO (noisy at S=10)
   assert modes.run_sample(config, workdir).endswith("samples.png")

@@ -10,7 +10,6 @@ from vampjax.data import pipeline
 from vampjax.metrics import evaluate
 from vampjax.state import create_train_state
 from vampjax.models import build_model
-from vampjax.vae import VAE
 
 NUM_IMAGES = 13  # not a multiple of either batch size below
 
@@ -40,8 +39,8 @@ def test_each_image_counted_once(setup, capsys):
   progress = capsys.readouterr().err  # the progress bar over the 2 batches
   assert "eval: 100%" in progress and "2/2" in progress
   x = pipeline.to_float(images)
-  mu = np.asarray(model.apply({"params": params}, x, method=VAE.encode)[0])
-  recon = np.asarray(jax.nn.sigmoid(model.apply({"params": params}, mu, method=VAE.decode)))
+  mu = np.asarray(model.apply({"params": params}, x, method="encode")[0])
+  recon = np.asarray(jax.nn.sigmoid(model.apply({"params": params}, mu, method="decode")))
   mse = np.mean((x - recon) ** 2, axis=(1, 2, 3))
   np.testing.assert_allclose(results["mse"], mse.mean(), rtol=1e-4)
   np.testing.assert_allclose(results["posterior_mean_variance"], mu.var(0), rtol=1e-3, atol=1e-7)

@@ -13,7 +13,6 @@ from vampjax.metrics import likelihood
 from vampjax.terms import Terms
 from vampjax.state import create_train_state
 from vampjax.models import build_model
-from vampjax.vae import VAE
 
 LATENT, OBSERVED, SIGMA = 3, 5, 0.7
 
@@ -83,7 +82,7 @@ def _tiny_vae(**overrides):
             "decoder": {**params["decoder"], "Dense_0": {**dense, "kernel": 20 * dense["kernel"]}},
             "encoder": {**params["encoder"], "logvar": {**logvar, "bias": logvar["bias"] + 3}}}
   x = jax.random.uniform(jax.random.key(3), (8, *model.image_shape)) ** 4  # dark, MNIST-like
-  components = model.apply({"params": params}, method=VAE.prior_components)
+  components = model.apply({"params": params}, method="prior_components")
   return config, model, params, x, components
 
 

@@ -43,11 +43,11 @@ class Run:
     self.config, self.model, self.params, self.step = config, model, params, step
     apply = lambda method: jax.jit(  # pylint: disable=g-long-lambda
         lambda p, *args: model.apply({"params": p}, *args, method=method))
-    self._encode = apply(VAE.encode)
+    self._encode = apply("encode")
     self._decode = apply(lambda module, z: jax.nn.sigmoid(module.decode(z)))
     self._reconstruct = apply(lambda module, x: jax.nn.sigmoid(module.reconstruct(x)))
     self._sample = jax.jit(lambda p, rng, n: model.apply({"params": p}, rng, n,
-                                                         method=VAE.sample),
+                                                         method="sample"),
                            static_argnums=2)
 
   def _images(self, x: np.ndarray) -> jax.Array:

@@ -142,7 +142,6 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
   """
   import jax  # pylint: disable=import-outside-toplevel  (the plotting functions need no JAX)
   from vampjax.data import pipeline  # pylint: disable=import-outside-toplevel
-  from vampjax.vae import VAE  # pylint: disable=import-outside-toplevel
   from vampjax.workdir import METRICS_FILE  # pylint: disable=import-outside-toplevel
 
   out_dir = os.path.join(workdir, FIGURES_DIR)
@@ -153,7 +152,7 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
     paths.append(plot_loss_curves(metrics_path, os.path.join(out_dir, "loss_curves.png")))
 
   reconstruct = jax.jit(lambda p, x: jax.nn.sigmoid(model.apply({"params": p}, x,
-                                                                method=VAE.reconstruct)))
+                                                                method="reconstruct")))
   inputs = np.asarray(test_images[:num_images])
   inputs = pipeline.to_float(inputs) if inputs.dtype == np.uint8 else inputs.astype(np.float32)
   reconstructions = np.asarray(reconstruct(params, inputs))
@@ -161,12 +160,12 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
                                paired_rows(inputs, reconstructions, columns), columns, scale))
 
   samples = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
-                                          method=VAE.sample))(params)
+                                          method="sample"))(params)
   paths.append(save_image_grid(os.path.join(out_dir, "prior_samples.png"),
                                np.asarray(samples), min(columns, len(samples)), scale))
 
   if model.is_vamp:
-    pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method=VAE.pseudo_inputs))(
+    pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method="pseudo_inputs"))(
         params))[:num_images]
     decoded = np.asarray(reconstruct(params, pseudo))
     paths.append(save_image_grid(os.path.join(out_dir, "pseudo_inputs.png"),

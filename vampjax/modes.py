@@ -44,7 +44,7 @@ def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
   model, state, _ = _restore(config, workdir)
   rng = rng_streams(config.seed)["sample"]
   images = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
-                                         method=VAE.sample))(state.params)
+                                         method="sample"))(state.params)
   path = figures.save_image_grid(os.path.join(workdir, "samples.png"), jax.device_get(images))
   print(f"wrote {path}")
   return path

@@ -25,8 +25,8 @@ def make_pictures(model: VAE, num_samples: int, mesh: jax.sharding.Mesh
   replica."""
 
   def pictures(params, x, rng):
-    samples = model.apply({"params": params}, rng, num_samples, method=VAE.sample)
-    return samples, jax.nn.sigmoid(model.apply({"params": params}, x, method=VAE.reconstruct))
+    samples = model.apply({"params": params}, rng, num_samples, method="sample")
+    return samples, jax.nn.sigmoid(model.apply({"params": params}, x, method="reconstruct"))
 
   repl = sharding.replicated(mesh)
   jitted = jax.jit(pictures, out_shardings=repl)

@@ -25,7 +25,7 @@ def rng_streams(seed: int) -> dict[str, jax.Array]:
 def _new_state(config: ml_collections.ConfigDict, model: VAE,
                rng: jax.Array) -> train_state.TrainState:
   dummy = jnp.zeros((1, *model.image_shape), jnp.float32)
-  noise = jnp.zeros((1, 1, model.latent_dim), jnp.float32)
+  noise = jnp.zeros((1, 1, model.noise_dim), jnp.float32)
   # The parameters do not depend on the mesh; initialise without it (a batch of one).
   params = model.clone(mesh=None).init(rng, dummy, noise)["params"]
   return train_state.TrainState.create(

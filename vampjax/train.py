@@ -32,7 +32,6 @@ from vampjax.pictures import make_picture_writer
 from vampjax.state import abstract_train_state, create_train_state, rng_streams
 from vampjax.models import build_model
 from vampjax.validation import Validator
-from vampjax.vae import VAE
 
 Metrics = dict[str, jax.Array]
 TrainStep = Callable[[train_state.TrainState, jax.Array, jax.Array],
@@ -62,7 +61,7 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
       terms = objective.loss_terms(state.apply_fn({"params": params}, x, eps, prior), beta)
       return jnp.mean(terms["loss"]), terms
 
-    prior_fn = (lambda p: state.apply_fn({"params": p}, method=VAE.prior_components)
+    prior_fn = (lambda p: state.apply_fn({"params": p}, method="prior_components")
                 ) if config.prior == "vamp" else None
     grads, terms = accumulated_grad(loss_fn, state.params, batch, noise,
                                     config.grad_accum_steps, prior_fn)

@@ -46,12 +46,12 @@ def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: j
   sums = masked_eval.masked_loss_sums(model, params, batch, mask, rng, components, beta,
                                       config)
   apply = lambda method: model.apply({"params": params}, batch, method=method)
-  reconstructions = jax.nn.sigmoid(apply(VAE.reconstruct))
+  reconstructions = jax.nn.sigmoid(apply("reconstruct"))
   per_example = image_quality.image_quality(batch, reconstructions)
   for net, net_params in zip(nets, lpips_params):
     per_example[f"lpips_{net.name}"] = lpips.distance(net, net_params, batch, reconstructions)
   sums.update({name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in per_example.items()})
-  return sums, apply(VAE.posterior_means)
+  return sums, apply("posterior_means")
 
 
 @functools.lru_cache(maxsize=None)
@@ -170,7 +170,7 @@ def posterior_means(model: VAE, params: Any, images: np.ndarray, batch_size: int
   """E_q[z|x] of every image, every latent level side by side, (N, D): enough for the
   active units without a full eval."""
   encode = jax.jit(lambda p, x: jnp.concatenate(
-      [mu for _, mu in sorted(model.apply({"params": p}, x, method=VAE.posterior_means).items())],
+      [mu for _, mu in sorted(model.apply({"params": p}, x, method="posterior_means").items())],
       axis=-1))
   return np.concatenate([np.asarray(encode(params, batch))[mask]
                          for batch, mask in pipeline.eval_batches(images, batch_size)])

@@ -51,7 +51,7 @@ def masked_means(step: BatchSums, images: np.ndarray, batch_size: int,
 @functools.lru_cache(maxsize=None)
 def prior_components_fn(model: VAE) -> Callable[[Any], Any]:
   """params -> the prior's components, jitted once per model (not once per evaluation)."""
-  return jax.jit(lambda params: model.apply({"params": params}, method=VAE.prior_components))
+  return jax.jit(lambda params: model.apply({"params": params}, method="prior_components"))
 
 
 def masked_loss_sums(model: VAE, params: Any, batch: jax.Array, mask: jax.Array,
