@@ -84,10 +84,10 @@ def test_damaged_latest_checkpoint_names_step_file_and_readable_steps(run, tmp_p
 def test_checkpoint_saved_without_checksums_reports_orbax_error_in_one_line(run, tmp_path):
   workdir = copy_of(run, tmp_path)
   os.remove(os.path.join(workdir, "checkpoints", "4", CHECKSUM_FILE))
-  zero_64_bytes(data_files(workdir, 4)[-1])
+  truncate(data_files(workdir, 4)[-1])  # zeroed bytes can land where orbax does not look
   with pytest.raises(UnreadableCheckpointError,
-                     match=r"^the checkpoint of step 4 in .*: ValueError: .*Error reading \"(params|"
-                           r"opt_state)\..*Data corruption detected.*checkpoint_step=2\.$"):
+                     match=r"^the checkpoint of step 4 in .*: \w+Error: .*Error reading "
+                           r"\"(params|opt_state)\..*checkpoint_step=2\.$"):
     restore_model(tiny_config(**CONFIG), workdir)
 
 
