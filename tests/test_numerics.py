@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from configs import default
-from vampjax import objective, priors
+from vampjax import likelihoods, objective, priors
 from vampjax.networks import bounded_logvar
 from vampjax.vae import Outputs
 
@@ -36,9 +36,10 @@ def test_bounded_logvar_never_leaves_the_range(h):
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), logit_scale=st.sampled_from([1.0, 50.0, 1e4]),
-       likelihood=st.sampled_from(["gaussian", "bernoulli"]),
+       likelihood=st.sampled_from(likelihoods.LIKELIHOODS), log_scale=st.sampled_from([-4.6, 0.0]),
        prior=st.sampled_from(["standard", "vamp"]))
-def test_loss_terms_finite_for_pixels_exactly_0_and_1(seed, logit_scale, likelihood, prior):
+def test_loss_terms_finite_for_pixels_exactly_0_and_1(seed, logit_scale, likelihood, log_scale,
+                                                     prior):
   rng = np.random.default_rng(seed)
   n, d, k = 4, 16, 8
   x = rng.integers(0, 2, (n, 8, 8, 1)).astype(np.float32)  # pixels exactly 0 and 1
@@ -50,7 +51,7 @@ def test_loss_terms_finite_for_pixels_exactly_0_and_1(seed, logit_scale, likelih
   prior_logvar = (rng.uniform(LOW, HIGH, (k, d)) if prior == "vamp" else np.zeros((1, d)))
   z = mu + np.exp(0.5 * logvar) * rng.normal(size=(2, n, d)).astype(np.float32)
   out = Outputs(mu, logvar, z, logits,
-                priors.Mixture(prior_mu, prior_logvar.astype(np.float32)))
+                priors.Mixture(prior_mu, prior_logvar.astype(np.float32)), jnp.float32(log_scale))
   config = default.get_config()
   config.likelihood, config.prior = likelihood, prior
   terms = objective.loss_terms(out, x, jnp.float32(1.0), config)

@@ -7,27 +7,9 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from vampjax import priors
+from vampjax import likelihoods, priors
 from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal
 from vampjax.vae import Outputs
-
-LIKELIHOODS = ("gaussian", "bernoulli")
-
-
-def reconstruction_loss(x: jax.Array, logits: jax.Array, likelihood: str) -> jax.Array:
-  """−log p(x|z) per example, summed over pixels: (N, H, W, C) -> (N,).
-
-  gaussian: ½ Σ (x − sigmoid(logits))², the study's MSE (unit variance; the constant
-    ½·log 2π per pixel is left out, as in the study).
-  bernoulli: Σ BCE(x, sigmoid(logits)), computed from logits for stability.
-  """
-  if likelihood == "gaussian":
-    per_pixel = 0.5 * (x - jax.nn.sigmoid(logits)) ** 2
-  elif likelihood == "bernoulli":
-    per_pixel = optax.sigmoid_binary_cross_entropy(logits, x)
-  else:
-    raise ValueError(f"likelihood={likelihood!r}; use one of {LIKELIHOODS}.")
-  return jnp.sum(per_pixel.reshape(x.shape[0], -1), axis=-1)
 
 
 def num_noise_samples(config: ml_collections.ConfigDict) -> int:
@@ -64,7 +46,7 @@ def beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
 def loss_terms(out: Outputs, x: jax.Array, beta: jax.Array,
                config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
   """Per-example terms, each (N,): loss = reconstruction + β·KL, and the parts it is made of."""
-  reconstruction = reconstruction_loss(x, out.logits, config.likelihood)
+  reconstruction = -likelihoods.log_prob(x, out.logits, out.log_scale, config.likelihood)
   kl = kl_divergence(out, analytic=config.prior == "standard")
   return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl,
           "elbo": -(reconstruction + kl)}

@@ -10,7 +10,7 @@ import ml_collections
 from flax import linen as nn
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from vampjax import priors
+from vampjax import likelihoods, priors
 from vampjax.networks import Decoder, Encoder
 from vampjax.sharding import DATA_AXIS
 
@@ -23,6 +23,7 @@ class Outputs(NamedTuple):
   z: jax.Array             # (L, N, D) posterior samples; z[0] is the one decoded
   logits: jax.Array        # (N, H, W, C) decoder output for z[0]
   prior: priors.Mixture    # the prior's components
+  log_scale: jax.Array | None = None  # log σ of the likelihood, () or (H, W, C)
 
 
 class VAE(nn.Module):
@@ -40,12 +41,17 @@ class VAE(nn.Module):
   logvar_bounds: tuple[float, float] = (-6.0, 2.0)
   pseudo_init_mean: float = 0.05
   pseudo_init_std: float = 0.01
+  scale_mode: str = "fixed"
+  scale: float = 1.0
+  scale_bounds: tuple[float, float] = (0.01, 1.0)
   dtype: jnp.dtype = jnp.float32
   mesh: Mesh | None = None
 
   def setup(self):
     self.encoder = Encoder(self.latent_dim, self.residual, self.logvar_bounds, dtype=self.dtype)
     self.decoder = Decoder(self.image_shape, self.residual, dtype=self.dtype)
+    self.pixel_scale = likelihoods.PixelScale(self.scale_mode, self.image_shape, self.scale,
+                                              *self.scale_bounds)
     if self.num_components:
       self.vamp_prior = priors.VampPrior(self.num_components, self.image_shape,
                                          self.pseudo_init_mean, self.pseudo_init_std)
@@ -108,6 +114,10 @@ class VAE(nn.Module):
   def decode(self, z: jax.Array) -> jax.Array:
     return self.decoder(z)
 
+  def log_scale(self) -> jax.Array:
+    """log σ of the likelihood (fixed or learned), () or (H, W, C)."""
+    return self.pixel_scale()
+
   def __call__(self, x: jax.Array, noise: jax.Array,
                prior: priors.Mixture | None = None) -> Outputs:
     """One pass over a batch x (N, H, W, C) with standard-normal noise (L, N, D).
@@ -122,7 +132,7 @@ class VAE(nn.Module):
       mu, logvar = self.encoder(x)
       prior = prior if prior is not None else self.prior_components()
     z = mu + jnp.exp(0.5 * logvar) * noise
-    return Outputs(mu, logvar, z, self.decoder(z[0]), prior)
+    return Outputs(mu, logvar, z, self.decoder(z[0]), prior, self.log_scale())
 
   def sample(self, rng: jax.Array, n: int) -> jax.Array:
     """n images decoded from prior samples, as pixel means in [0, 1]."""
@@ -142,6 +152,9 @@ def build_model(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> 
       logvar_bounds=(config.logvar_min, config.logvar_max),
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
+      scale_mode=config.likelihood_scale_mode,
+      scale=config.likelihood_scale,
+      scale_bounds=(config.likelihood_scale_min, config.likelihood_scale_max),
       dtype=jnp.dtype(config.dtype),
       mesh=mesh if mesh is not None and mesh.size > 1 else None,
   )

@@ -19,19 +19,12 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from vampjax import data, priors, sharding, train
+from vampjax import data, likelihoods, priors, sharding, train
 from vampjax.data import pipeline
 from vampjax.metrics import active_units, image_quality, likelihood, lpips
 from vampjax.vae import VAE
 
 EVAL_FILENAME = "eval.json"
-LIKELIHOOD_NOTE = {
-    "gaussian": ("is_nll and neg_elbo_nats include the Gaussian's 0.5*log(2*pi) per pixel "
-                 "(unit variance, a normalised density on continuous pixels); 'loss', "
-                 "'reconstruction' and 'neg_elbo_as_trained' leave it out, as training does."),
-    "bernoulli": ("Bernoulli likelihood: BCE is a complete log-probability, so neg_elbo_nats "
-                  "equals neg_elbo_as_trained (exact NLL only for binary pixels)."),
-}
 
 
 def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: jax.Array,
@@ -105,7 +98,7 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
 
   means = {name: value / count for name, value in totals.items()}
   num_dims = math.prod(images.shape[1:])
-  constant = likelihood.log_likelihood_constant(config.likelihood, num_dims)
+  constant = likelihoods.normalising_constant(config.likelihood, num_dims)
   au, variances = active_units.active_units(np.concatenate(mus), cfg.au_threshold)
   results: dict[str, Any] = {
       "num_examples": count,
@@ -124,8 +117,8 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
       "neg_elbo_bits_per_dim": likelihood.bits_per_dim(
           means["reconstruction"] + means["kl"] + constant, num_dims),
       "likelihood": config.likelihood,
-      "nll_includes_gaussian_constant": config.likelihood == "gaussian",
-      "likelihood_note": LIKELIHOOD_NOTE[config.likelihood],
+      "nll_includes_gaussian_constant": config.likelihood in ("gaussian_study", "gaussian"),
+      "likelihood_note": likelihoods.NOTES[config.likelihood],
       "is_samples": cfg.is_samples,
   }
   if cfg.is_samples > 0:

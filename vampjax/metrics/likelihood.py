@@ -18,13 +18,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from vampjax import objective, priors
+from vampjax import likelihoods, priors
 from vampjax.distributions import gaussian_log_prob, sample_gaussian
 from vampjax.vae import VAE
 
 # z (..., N, D) -> (..., N): the densities importance samples need, for N examples.
 LogDensity = Callable[[jax.Array], jax.Array]
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def importance_log_likelihood(rng: jax.Array, sample_q: Callable[[jax.Array], jax.Array],
@@ -55,15 +54,6 @@ def chunk_logsumexp(key: jax.Array, sample_q: Callable[[jax.Array], jax.Array],
   return jax.nn.logsumexp(log_joint(z) - log_q(z), axis=0)
 
 
-def log_likelihood_constant(likelihood: str, num_pixels: int) -> float:
-  """What `objective.reconstruction_loss` leaves out of −log p(x|z), per example.
-
-  The Gaussian (unit variance) drops ½·log 2π per pixel, as the study does; Bernoulli
-  BCE is already a complete log-probability.
-  """
-  return num_pixels * HALF_LOG_2PI if likelihood == "gaussian" else 0.0
-
-
 def vae_estimate(model: VAE, likelihood: str, num_samples: int, chunk_size: int,
                  include_constant: bool) -> Callable[..., jax.Array]:
   """`importance_log_likelihood` under the VAE: (params, x, rng, prior) -> (N,). x is
@@ -72,13 +62,14 @@ def vae_estimate(model: VAE, likelihood: str, num_samples: int, chunk_size: int,
 
   def estimate(params, x, rng, prior):
     mu, logvar = model.apply({"params": params}, x, method=VAE.encode)
-    constant = log_likelihood_constant(likelihood, math.prod(x.shape[1:]))
+    log_scale = model.apply({"params": params}, method=VAE.log_scale)
+    constant = likelihoods.normalising_constant(likelihood, math.prod(x.shape[1:]))
 
     def log_joint(z):  # (chunk, N, D) -> (chunk, N)
       flat = z.reshape(-1, z.shape[-1])
       logits = model.apply({"params": params}, flat, method=VAE.decode)
       targets = jnp.broadcast_to(x, (len(z), *x.shape)).reshape(logits.shape)
-      log_px = -objective.reconstruction_loss(targets, logits, likelihood)
+      log_px = likelihoods.log_prob(targets, logits, log_scale, likelihood)
       if include_constant:
         log_px -= constant
       return (log_px + priors.log_prob(flat, *prior)).reshape(z.shape[:-1])
@@ -106,8 +97,9 @@ def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
   One XLA program loops over the chunks, so the decoder's large buffers are allocated
   once per call, not once per chunk: a Python loop over a jitted chunk spent 15–25% of
   its time in the kernel, mapping and zeroing fresh pages for each chunk.
-  include_constant: add the Gaussian's ½·log 2π per pixel, so the result is the log of a
-  normalised density; without it, the estimate is of the likelihood as trained.
+  include_constant: add what the study's Gaussian leaves out (½·log 2π per pixel), so the
+  result is the log of a normalised density; without it, the estimate is of the likelihood
+  as trained. The other likelihoods are complete either way.
   """
   estimate = _jitted_vae_estimate(model, config.likelihood, num_samples,
                                   _chunk(num_samples, chunk_size), include_constant)
