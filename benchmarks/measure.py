@@ -104,7 +104,8 @@ def study_step_inputs(name: str, num_components: int | None = None,
     config.num_components = num_components
   if grad_accum_steps:
     config.grad_accum_steps = grad_accum_steps
-  config.pseudo_init = "random"  # shapes and cost are the same as with data init
+  config.pseudo_init = "random"  # shapes and cost are the same as with the data inits
+  config.decoder_bias_init = "zero"
   size, channels = config.data.image_size, config.data.channels
   batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
   model = build_model(config)

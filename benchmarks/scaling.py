@@ -41,6 +41,7 @@ def _config(num_components: int, batch_size: int, prior: str = "vamp"):
   from configs import celeba_vamp_conv  # pylint: disable=g-import-not-at-top
   config = celeba_vamp_conv.get_config()
   config.num_components, config.batch_size, config.prior = num_components, batch_size, prior
+  config.decoder_bias_init = "zero"  # the cost does not depend on the init
   return config
 
 

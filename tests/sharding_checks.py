@@ -53,6 +53,10 @@ STEP_CASES = {
                                    "grad_accum_steps": 2}, 16),
     # The paper's two-level model: the VampPrior on z2 through q(z2|·), sharded the same way.
     "vamp_hvae_mlp": ({"prior": "vamp", "architecture": "hvae_mlp"}, 8),
+    # A learned σ per pixel: one more replicated parameter, with the Gaussian likelihood.
+    "vamp_conv_learned_scale": ({"prior": "vamp", "architecture": "conv",
+                                 "likelihood": "gaussian",
+                                 "likelihood_scale_mode": "learned_pixel"}, 8),
 }
 PRIOR_K = 12  # padded to 16 on 8 devices
 FLOPS_K = 64
@@ -81,7 +85,8 @@ def load_leaves(path: str) -> list[np.ndarray]:
 
 @functools.lru_cache(maxsize=None)
 def _vamp_init(architecture: str, k: int) -> dict:
-  config = tiny_config(architecture=architecture, num_components=k, pseudo_init="random")
+  config = tiny_config(architecture=architecture, num_components=k, pseudo_init="random",
+                       decoder_bias_init="zero")
   return jax.device_get(create_train_state(config, build_model(config),
                                                  jax.random.key(0)).params)
 
@@ -89,7 +94,8 @@ def _vamp_init(architecture: str, k: int) -> dict:
 def initial_state(config) -> train_state.TrainState:
   """The fixed init of a case, without compiling an init per case: parameter names fix
   their rngs in flax, so the standard prior's parameters are the VampPrior's minus
-  `vamp_prior`, and a VampPrior of another K differs only in its pseudo-inputs."""
+  `vamp_prior`, a VampPrior of another K differs only in its pseudo-inputs, and a learned
+  σ per pixel adds its parameters (random, so that σ differs between pixels)."""
   params = dict(_vamp_init(config.architecture, 6))
   if config.prior == "standard":
     del params["vamp_prior"]
@@ -97,6 +103,9 @@ def initial_state(config) -> train_state.TrainState:
     logits = np.random.default_rng(config.num_components).normal(
         size=(config.num_components, 32, 32, 1)).astype(np.float32)
     params["vamp_prior"] = {"pseudo_logits": logits}
+  if config.likelihood_scale_mode == "learned_pixel":
+    log_scale_logit = np.random.default_rng(0).normal(size=(32, 32, 1)).astype(np.float32)
+    params["pixel_scale"] = {"log_scale_logit": log_scale_logit}
   return train_state.TrainState.create(apply_fn=build_model(config).apply, params=params,
                                        tx=optax.adam(config.learning_rate))
 

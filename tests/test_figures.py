@@ -51,7 +51,7 @@ def test_image_grids_have_expected_sizes():
 
 
 def test_write_figures(tmp_path):
-  config = tiny_config(pseudo_init="random")
+  config = tiny_config(pseudo_init="random", decoder_bias_init="zero")
   model = build_model(config)
   params = create_train_state(config, model, jax.random.key(0)).params
   _write_metrics(tmp_path)

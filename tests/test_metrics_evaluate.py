@@ -16,7 +16,7 @@ NUM_IMAGES = 13  # not a multiple of either batch size below
 
 @pytest.fixture(scope="module")
 def setup():
-  config = tiny_config(pseudo_init="random", **{"eval.lpips_backbones": ("alex",),
+  config = tiny_config(pseudo_init="random", decoder_bias_init="zero", **{"eval.lpips_backbones": ("alex",),
                                                 "eval.is_samples": 4, "eval.is_chunk": 2})
   model = build_model(config)
   params = create_train_state(config, model, jax.random.key(0)).params

@@ -7,7 +7,6 @@ import pytest
 from jax.scipy.stats import multivariate_normal
 
 from conftest import tiny_config
-from vampjax import likelihoods
 from vampjax.distributions import gaussian_log_prob
 from vampjax.metrics import likelihood
 from vampjax.terms import Terms
@@ -74,7 +73,7 @@ def _tiny_vae(**overrides):
   """A tiny VAE at init, made deliberately hard to fit with q: its decoder is 20× more
   sensitive to z and its encoder's posteriors e³ times wider, so q(z|x) is far wider than
   p(z|x), the ELBO is loose by tens of nats and importance sampling converges slowly."""
-  config = tiny_config(pseudo_init="random", **overrides)
+  config = tiny_config(pseudo_init="random", decoder_bias_init="zero", **overrides)
   model = build_model(config)
   params = create_train_state(config, model, jax.random.key(0)).params
   dense, logvar = params["decoder"]["Dense_0"], params["encoder"]["logvar"]
@@ -100,11 +99,10 @@ def test_vae_estimate_is_below_neg_elbo_and_tightens_with_s():
 
 
 def test_gaussian_constant_is_reported_separately():
-  config, model, params, x, components = _tiny_vae(likelihood="gaussian")
+  config, model, params, x, components = _tiny_vae(likelihood="gaussian_study")
   args = (model, params, x, jax.random.key(5), components, config, 8, 8)
   with_constant = likelihood.vae_log_likelihood(*args, include_constant=True)
   as_trained = likelihood.vae_log_likelihood(*args, include_constant=False)
   np.testing.assert_allclose(as_trained - with_constant, 32 * 32 * 0.5 * np.log(2 * np.pi),
                              rtol=1e-5)
-  assert likelihoods.normalising_constant("bernoulli", 1024) == 0.0
   np.testing.assert_allclose(likelihood.bits_per_dim(1024 * np.log(2.0), 1024), 1.0)

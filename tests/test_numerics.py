@@ -37,9 +37,10 @@ def test_bounded_logvar_never_leaves_the_range(h):
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), logit_scale=st.sampled_from([1.0, 50.0, 1e4]),
-       likelihood=st.sampled_from(["gaussian", "bernoulli"]),
+       likelihood=st.sampled_from(likelihoods.LIKELIHOODS), log_scale=st.sampled_from([-4.6, 0.0]),
        prior=st.sampled_from(["standard", "vamp"]))
-def test_loss_terms_finite_for_pixels_exactly_0_and_1(seed, logit_scale, likelihood, prior):
+def test_loss_terms_finite_for_pixels_exactly_0_and_1(seed, logit_scale, likelihood, log_scale,
+                                                     prior):
   rng = np.random.default_rng(seed)
   n, d, k = 4, 16, 8
   x = rng.integers(0, 2, (n, 8, 8, 1)).astype(np.float32)  # pixels exactly 0 and 1
@@ -52,7 +53,8 @@ def test_loss_terms_finite_for_pixels_exactly_0_and_1(seed, logit_scale, likelih
   z = mu + np.exp(0.5 * logvar) * rng.normal(size=(2, n, d)).astype(np.float32)
   log_pz = jax.vmap(priors.log_prob, in_axes=(0, None, None))(
       z, prior_mu, prior_logvar.astype(np.float32))
-  out = Terms(likelihoods.log_prob(x, np.stack([logits, logits]), None, likelihood),
+  out = Terms(likelihoods.log_prob(x, np.stack([logits, logits]), jnp.float32(log_scale),
+                                  likelihood),
               gaussian_log_prob(z, mu, logvar), log_pz,
               kl_to_standard_normal(mu, logvar) if prior == "standard" else None)
   terms = objective.loss_terms(out, jnp.float32(1.0))

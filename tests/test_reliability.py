@@ -259,7 +259,7 @@ def test_skip_nonfinite_steps_skips_and_counts_them(tmp_path, monkeypatch):
 
 
 def test_skipped_step_leaves_the_state_unchanged(tiny):
-  config = tiny(skip_nonfinite_steps=True, pseudo_init="random")
+  config = tiny(skip_nonfinite_steps=True, pseudo_init="random", decoder_bias_init="zero")
   state = create_train_state(config, build_model(config), jax.random.key(0))
   before = jax.tree.map(np.asarray, state.params)
   step = jax.jit(train.make_train_step(config))
@@ -276,6 +276,10 @@ def test_skipped_step_leaves_the_state_unchanged(tiny):
     ({"beta": -0.5}, "beta=-0.5 must be >= 0"),
     ({"prior": "gaussian"}, "prior='gaussian'; use one of"),
     ({"architecture": "vit"}, "architecture='vit'; use one of"),
+    ({"likelihood": "bernoulli", "likelihood_scale_mode": "learned_global"},
+     "likelihood='bernoulli' has no scale to learn"),
+    ({"likelihood": "gaussian", "likelihood_scale_mode": "learned_pixel", "likelihood_scale": 2.0},
+     "a learned σ needs 0 < likelihood_scale_min=0.01 < likelihood_scale=2.0"),
 ])
 def test_each_config_rule_names_the_key(tiny, overrides, message):
   with pytest.raises(ConfigError, match=message):

@@ -11,13 +11,15 @@ from typing import Any
 
 import ml_collections
 
-from vampjax import default_config
+from vampjax import default_config, likelihoods
 from vampjax.networks import DOWNSAMPLING
 
 CHOICES = {
     "prior": ("standard", "vamp"),
     "architecture": ("conv", "resnet", "gated_mlp", "hvae_mlp", "hvae_conv"),
-    "likelihood": ("gaussian", "bernoulli"),
+    "likelihood": likelihoods.LIKELIHOODS,
+    "likelihood_scale_mode": likelihoods.SCALE_MODES,
+    "decoder_bias_init": ("data_mean", "zero"),
     "pseudo_init": ("random", "data"),
     "dtype": ("float32", "bfloat16"),
 }
@@ -92,6 +94,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
              "or use architecture='gated_mlp'.")
   else:
     _require(size > 0, f"data.image_size={size} must be positive.")
+  _require(config.decoder_bias_init == "zero" or config.architecture in ("conv", "resnet"),
+           f"decoder_bias_init='data_mean' needs the study's conv/resnet decoder; set "
+           f"decoder_bias_init='zero' for architecture={config.architecture!r}.")
   if config.architecture == "gated_mlp":
     _require(len(config.mlp_hidden) > 0 and all(units > 0 for units in config.mlp_hidden),
              f"mlp_hidden={tuple(config.mlp_hidden)} must be a non-empty list of positive sizes.")
@@ -120,6 +125,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
            f"num_train_steps={config.num_train_steps} must be >= 0.")
   _require(config.logvar_min < config.logvar_max,
            f"logvar_min={config.logvar_min} must be < logvar_max={config.logvar_max}.")
+  _check_likelihood_scale(config)
   _require(config.grad_accum_steps >= 1,
            f"grad_accum_steps={config.grad_accum_steps} must be >= 1 (1: no accumulation).")
   unit = num_devices * config.grad_accum_steps
@@ -127,6 +133,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
            f"batch_size={config.batch_size} must be a positive multiple of the {num_devices} "
            f"devices × grad_accum_steps={config.grad_accum_steps}, e.g. "
            f"{max(1, config.batch_size // unit) * unit}.")
+
+
+def _check_likelihood_scale(config: ml_collections.ConfigDict) -> None:
+  scale, low, high = (config.likelihood_scale, config.likelihood_scale_min,
+                      config.likelihood_scale_max)
+  if config.likelihood not in likelihoods.SCALED:
+    _require(config.likelihood_scale_mode == "fixed",
+             f"likelihood={config.likelihood!r} has no scale to learn; use "
+             f"likelihood='gaussian' or 'discretized_logistic' with "
+             f"likelihood_scale_mode={config.likelihood_scale_mode!r}.")
+  _require(scale > 0, f"likelihood_scale={scale} must be > 0.")
+  if config.likelihood_scale_mode != "fixed":
+    _require(0 < low < scale < high,
+             f"a learned σ needs 0 < likelihood_scale_min={low} < likelihood_scale={scale} "
+             f"< likelihood_scale_max={high} (it starts at likelihood_scale).")
 
 
 def validate_with_data(config: ml_collections.ConfigDict, num_train_images: int) -> None:

@@ -41,9 +41,18 @@ def get_config() -> ml_collections.ConfigDict:
   config.pseudo_init_std = 0.01      # random init: pixel std; data init: noise std
   config.logvar_min = -6.0           # encoder log σ² is bounded smoothly to (min, max)
   config.logvar_max = 2.0
+  config.decoder_bias_init = "data_mean"  # data_mean: per-pixel output bias at the logit of
+                                     # the training mean image, so decoding starts at it | zero
 
   # Objective.
-  config.likelihood = "gaussian"     # gaussian (½Σ(x−x̂)², the study) | bernoulli
+  # gaussian_study: ½Σ(x−x̂)², the study's literal objective (σ = 1, no ½·log 2π) |
+  # gaussian: full −log N(x; x̂, σ²) | discretized_logistic: 256 grey levels | bernoulli
+  config.likelihood = "gaussian_study"
+  config.likelihood_scale = 0.1      # σ of gaussian / discretized_logistic (fixed, or a
+                                     # learned σ's start); unused by the other likelihoods
+  config.likelihood_scale_mode = "fixed"  # fixed | learned_global (one σ) | learned_pixel
+  config.likelihood_scale_min = 0.01  # a learned σ is bounded smoothly to [min, max]
+  config.likelihood_scale_max = 1.0
   config.kl_samples = 1              # L Monte-Carlo samples for the VampPrior KL
   config.beta = 1.0                  # target KL weight
   config.kl_warmup_steps = 0         # > 0: β grows linearly from 0 to beta over these steps

@@ -165,9 +165,7 @@ class HVAE(VAE):
                                         dtype=self.dtype)
     self.z1_prior = ConditionalPrior(self.z1_dim, self.logvar_bounds, dtype=self.dtype)
     self.decoder = TwoLevelDecoder(self.image_shape, self.conv, dtype=self.dtype)
-    if self.num_components:
-      self.vamp_prior = priors.VampPrior(self.num_components, self.image_shape,
-                                         self.pseudo_init_mean, self.pseudo_init_std)
+    self._setup_prior_and_scale()
 
   @property
   def conv(self) -> bool:
@@ -236,6 +234,9 @@ def build_hvae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> H
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
       likelihood=config.likelihood,
+      scale_mode=config.likelihood_scale_mode,
+      scale=config.likelihood_scale,
+      scale_bounds=(config.likelihood_scale_min, config.likelihood_scale_max),
       dtype=jnp.dtype(config.dtype),
       mesh=mesh if mesh is not None and mesh.size > 1 else None,
   )

@@ -2,7 +2,8 @@
 
 Encoder: four 4×4 stride-2 convs (32→64→128→256, ReLU), then dense heads for μ and
 log σ². Decoder: dense → 256×(H/16)×(W/16), four ×2 transposed convs back to H×W×C,
-ReLU inside, logits out (the objective applies the sigmoid). The residual variants
+ReLU inside, logits out (the likelihood applies the sigmoid), plus a per-pixel output bias
+(`create_train_state` can set it to the logit of the training mean image). The residual variants
 ("EncoderPlus"/"DecoderPlus") add a `ResBlock` after each encoder conv and between the
 decoder's upsamplings.
 """
@@ -13,9 +14,11 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from vampjax.fast_convs import Conv2xDown, Conv3x3, ConvTranspose2x
+from vampjax.priors import pixels_to_logits
 
 CHANNELS = (32, 64, 128, 256)
 DOWNSAMPLING = 2 ** len(CHANNELS)
@@ -70,7 +73,11 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-  """p(x|z): returns pixel logits (N, H, W, C)."""
+  """p(x|z): returns pixel logits (N, H, W, C).
+
+  The last layer's output gets a per-pixel bias `output_bias` (H, W, C), zero here; its
+  data-dependent init makes every decoded image start at the training mean image.
+  """
 
   image_shape: tuple[int, int, int]
   residual: bool = False
@@ -91,4 +98,14 @@ class Decoder(nn.Module):
       h = ConvTranspose2x(features, dtype=self.dtype)(h)
       if i < len(ups) - 1:
         h = nn.relu(h)
-    return h.astype(jnp.float32)
+    output_bias = self.param("output_bias", nn.initializers.zeros_init(), self.image_shape)
+    return h.astype(jnp.float32) + output_bias
+
+
+def mean_image_logits(images: np.ndarray) -> jax.Array:
+  """The logit of the mean image, (H, W, C): the decoder's `output_bias` that makes it
+  start at the best constant prediction. images: (N, H, W, C), uint8 or [0, 1] floats."""
+  mean = np.mean(images, axis=0, dtype=np.float64)
+  if np.issubdtype(images.dtype, np.integer):
+    mean /= 255.0
+  return pixels_to_logits(jnp.asarray(mean, jnp.float32))

@@ -11,7 +11,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from vampjax import checkpointing, priors
+from vampjax import checkpointing, networks, priors
 from vampjax.models import build_model
 from vampjax.vae import VAE
 
@@ -34,17 +34,22 @@ def _new_state(config: ml_collections.ConfigDict, model: VAE,
 
 def create_train_state(config: ml_collections.ConfigDict, model: VAE, rng: jax.Array,
                        train_images: np.ndarray | None = None) -> train_state.TrainState:
-  """Initial parameters and Adam state. `pseudo_init='data'` needs `train_images`."""
+  """Initial parameters and Adam state. `pseudo_init='data'` and
+  `decoder_bias_init='data_mean'` need `train_images`."""
   state_rng, pseudo_rng = jax.random.split(rng)
   state = jax.jit(lambda r: _new_state(config, model, r))(state_rng)
+  params = dict(state.params)
   if model.is_vamp and config.pseudo_init == "data":
     if train_images is None:
       raise ValueError("pseudo_init='data' needs the training images.")
-    logits = priors.data_init_logits(pseudo_rng, train_images, model.num_components,
-                                     config.pseudo_init_std)
-    params = {**state.params, "vamp_prior": {"pseudo_logits": logits}}
-    state = state.replace(params=params, opt_state=state.tx.init(params))
-  return state
+    params["vamp_prior"] = {"pseudo_logits": priors.data_init_logits(
+        pseudo_rng, train_images, model.num_components, config.pseudo_init_std)}
+  if config.decoder_bias_init == "data_mean":
+    if train_images is None:
+      raise ValueError("decoder_bias_init='data_mean' needs the training images.")
+    params["decoder"] = {**params["decoder"],
+                         "output_bias": networks.mean_image_logits(train_images)}
+  return state.replace(params=params, opt_state=state.tx.init(params))
 
 
 def abstract_train_state(config: ml_collections.ConfigDict,

@@ -32,6 +32,9 @@ class VAE(nn.Module):
   pseudo_init_mean: float = 0.05
   pseudo_init_std: float = 0.01
   likelihood: str = "bernoulli"
+  scale_mode: str = "fixed"          # the likelihood's σ: fixed | learned_global | learned_pixel
+  scale: float = 1.0
+  scale_bounds: tuple[float, float] = (0.01, 1.0)
   dtype: jnp.dtype = jnp.float32
   mesh: Mesh | None = None
 
@@ -44,6 +47,12 @@ class VAE(nn.Module):
       residual = self.architecture == "resnet"
       self.encoder = Encoder(self.latent_dim, residual, self.logvar_bounds, dtype=self.dtype)
       self.decoder = Decoder(self.image_shape, residual, dtype=self.dtype)
+    self._setup_prior_and_scale()
+
+  def _setup_prior_and_scale(self):
+    """The pseudo-inputs (VampPrior) and the likelihood's σ, shared by every model."""
+    self.pixel_scale = likelihoods.PixelScale(self.scale_mode, self.image_shape, self.scale,
+                                              *self.scale_bounds)
     if self.num_components:
       self.vamp_prior = priors.VampPrior(self.num_components, self.image_shape,
                                          self.pseudo_init_mean, self.pseudo_init_std)
@@ -111,9 +120,9 @@ class VAE(nn.Module):
   def decode(self, z: jax.Array) -> jax.Array:
     return self.decoder(z)
 
-  def log_scale(self) -> jax.Array | None:
-    """log σ of the likelihood, for the likelihoods that have one."""
-    return None
+  def log_scale(self) -> jax.Array:
+    """log σ of the likelihood (fixed or learned), () or (H, W, C)."""
+    return self.pixel_scale()
 
   def __call__(self, x: jax.Array, noise: jax.Array,
                prior: priors.Mixture | None = None) -> Terms:
@@ -166,6 +175,9 @@ def build_vae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VA
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
       likelihood=config.likelihood,
+      scale_mode=config.likelihood_scale_mode,
+      scale=config.likelihood_scale,
+      scale_bounds=(config.likelihood_scale_min, config.likelihood_scale_max),
       dtype=jnp.dtype(config.dtype),
       mesh=mesh if mesh is not None and mesh.size > 1 else None,
   )

@@ -32,6 +32,7 @@ def get_config():
   config.mlp_hidden = (300, 300)
   config.latent_dim = 40
   config.likelihood = "bernoulli"
+  config.decoder_bias_init = "zero"  # the original initialises every bias as PyTorch does
   config.num_components = 500
   config.pseudo_init = "random"     # the original's default; "data" uses K training images
   config.pseudo_init_mean = 0.05

@@ -23,13 +23,6 @@ from vampjax.metrics import active_units, image_quality, likelihood, lpips, mask
 from vampjax.vae import VAE
 
 EVAL_FILENAME = "eval.json"
-LIKELIHOOD_NOTE = {
-    "gaussian": ("is_nll and neg_elbo_nats include the Gaussian's 0.5*log(2*pi) per pixel "
-                 "(unit variance, a normalised density on continuous pixels); 'loss', "
-                 "'reconstruction' and 'neg_elbo_as_trained' leave it out, as training does."),
-    "bernoulli": ("Bernoulli likelihood: BCE is a complete log-probability, so neg_elbo_nats "
-                  "equals neg_elbo_as_trained (exact NLL only for binary pixels)."),
-}
 
 
 def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: jax.Array,
@@ -125,8 +118,8 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
       "neg_elbo_bits_per_dim": likelihood.bits_per_dim(
           means["reconstruction"] + means["kl"] + constant, num_dims),
       "likelihood": config.likelihood,
-      "nll_includes_gaussian_constant": config.likelihood == "gaussian",
-      "likelihood_note": LIKELIHOOD_NOTE[config.likelihood],
+      "nll_includes_gaussian_constant": config.likelihood in ("gaussian_study", "gaussian"),
+      "likelihood_note": likelihoods.NOTES[config.likelihood],
       "is_samples": cfg.is_samples,
   }
   if cfg.is_samples > 0:
