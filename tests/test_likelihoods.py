@@ -7,7 +7,8 @@ import pytest
 from scipy import special, stats
 
 from vampjax import likelihoods, train
-from vampjax.vae import build_model
+from vampjax.models import build_model
+from vampjax.state import abstract_train_state, create_train_state
 
 SHAPE = (3, 4, 4, 1)
 
@@ -92,9 +93,9 @@ def test_bounded_log_scale_stays_in_range_and_inverts():
 def test_learned_scale_has_one_parameter_or_one_per_pixel(tiny):
   for mode, shape in (("learned_global", ()), ("learned_pixel", (32, 32, 1))):
     config = tiny(likelihood="gaussian", likelihood_scale_mode=mode)
-    params = train.abstract_train_state(config, build_model(config)).params
+    params = abstract_train_state(config, build_model(config)).params
     assert params["pixel_scale"]["log_scale_logit"].shape == shape
-  assert "pixel_scale" not in train.abstract_train_state(tiny(), build_model(tiny())).params
+  assert "pixel_scale" not in abstract_train_state(tiny(), build_model(tiny())).params
 
 
 def test_learned_scale_gets_a_gradient_and_the_step_stays_finite_near_its_bounds(tiny):
@@ -104,7 +105,7 @@ def test_learned_scale_gets_a_gradient_and_the_step_stays_finite_near_its_bounds
   config = tiny(likelihood="gaussian", likelihood_scale_mode="learned_pixel",
                 likelihood_scale_min=low, likelihood_scale_max=high, pseudo_init="random",
                 decoder_bias_init="zero")
-  state = train.create_train_state(config, build_model(config), jax.random.key(0))
+  state = create_train_state(config, build_model(config), jax.random.key(0))
   h = np.empty((32, 32, 1), np.float32)
   h[:16] = likelihoods.unbounded_log_scale(1.001 * low, low, high)
   h[16:] = likelihoods.unbounded_log_scale(0.99 * high, low, high)
