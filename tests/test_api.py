@@ -1,6 +1,9 @@
 """vampjax.load_run against what the command line writes for the same run: samples.png of
 --mode=sample, the reconstructions of --mode=figures, eval's posterior means and IS-NLL."""
 
+import json
+import shutil
+
 import jax
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ from PIL import Image
 
 import vampjax
 from tests.conftest import tiny_config
-from vampjax import api, data, figures, modes, train
+from vampjax import api, data, default_config, figures, modes, train
 from vampjax.state import restore_model, rng_streams
 from vampjax.data import pipeline
 from vampjax.metrics import evaluate
@@ -39,6 +42,22 @@ def test_load_run_reads_config_params_and_step(run):
   _, state = restore_model(tiny_config(**CONFIG), workdir)
   for got, want in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(state.params)):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_run_written_before_a_config_key_existed_loads_with_its_default(run, tmp_path):
+  workdir = str(tmp_path / "old")
+  shutil.copytree(run[0], workdir)
+  with open(f"{workdir}/config.json") as f:
+    saved = json.load(f)
+  del saved["mlp_hidden"], saved["eval"]["is_chunk"]
+  with open(f"{workdir}/config.json", "w") as f:
+    json.dump(saved, f)
+  old = vampjax.load_run(workdir)
+  defaults = default_config.get_config()
+  assert old.config.mlp_hidden == defaults.mlp_hidden
+  assert old.config.eval.is_chunk == defaults.eval.is_chunk
+  assert old.config.latent_dim == tiny_config().latent_dim != defaults.latent_dim
+  assert old.config.eval.num_examples == 16
 
 
 def test_sample_equals_the_samples_png_of_mode_sample(run, tmp_path):

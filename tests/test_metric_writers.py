@@ -1,12 +1,16 @@
-"""TensorBoardWriter's events, read back with TensorBoard's own reader: scalars per split,
-image grids, and the steps of a resumed run replacing those logged after its checkpoint."""
+"""TensorBoard events, read back with TensorBoard's own reader: scalars per split, image
+grids, the steps of a resumed run replacing those logged after its checkpoint, and what a
+training writes."""
 
 import io
+import json
 
 import numpy as np
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 
+from tests.conftest import tiny_config
+from vampjax import train
 from vampjax.figures import image_grid
 from vampjax.metric_writers import TENSORBOARD_DIR, TensorBoardWriter
 
@@ -49,3 +53,23 @@ def test_resumed_run_replaces_the_steps_after_its_checkpoint(tmp_path):
   writer.close()
   assert [(e.step, e.value) for e in read(tmp_path).Scalars("train/loss")] == [
       (1, 1.0), (2, 20.0), (3, 30.0)]
+
+
+def test_training_writes_train_and_test_scalars_and_images_at_each_evaluation(tmp_path):
+  config = tiny_config(num_train_steps=4, log_every_steps=1, eval_every_steps=2,
+                       num_samples=6)
+  train.train_and_evaluate(config, str(tmp_path))
+  events = read(tmp_path)
+  with open(tmp_path / "metrics.jsonl") as f:
+    records = [json.loads(line) for line in f]
+  for split in ("train", "test"):
+    logged = [(r["step"], r["loss"]) for r in records if r["split"] == split]
+    shown = [(e.step, e.value) for e in events.Scalars(f"{split}/loss")]
+    assert [s for s, _ in shown] == [s for s, _ in logged] == (
+        [1, 2, 3, 4] if split == "train" else [2, 4])
+    np.testing.assert_allclose([v for _, v in shown], [v for _, v in logged], rtol=1e-6)
+  for name, (rows, columns) in (("prior_samples", (2, 3)),   # 6 samples, ⌈√6⌉ = 3 columns
+                                ("reconstructions", (4, 8))):  # 16 test images over theirs
+    images = events.Images(f"images/{name}")
+    assert [image.step for image in images] == [2, 4]
+    assert (images[0].height, images[0].width) == (rows * 34 + 2, columns * 34 + 2)

@@ -12,8 +12,6 @@ only for a new input shape). Nothing in vampjax's core imports this module.
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import jax
@@ -21,11 +19,11 @@ import ml_collections
 import numpy as np
 
 from vampjax import checkpointing, state
+from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.metrics import likelihood, masked_eval
 from vampjax.models import build_model
 from vampjax.vae import VAE
-from vampjax.workdir import CONFIG_FILE
 
 
 def _log_likelihood(model: VAE, params: Any, x: jax.Array, rng: jax.Array,
@@ -89,11 +87,7 @@ class Run:
 
 def load_run(workdir: str, step: int | None = None) -> Run:
   """The run in `workdir` (its config.json and checkpoint `step`, default the latest)."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    raise checkpointing.CheckpointError(f"no {CONFIG_FILE} in {workdir}: not a vampjax run.")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = workdir_lib.read_config(workdir)
   model = build_model(config)
   mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
   restored = checkpointing.restore(mngr, state.abstract_train_state(config, model), step,

@@ -14,7 +14,7 @@ import shutil
 
 import ml_collections
 
-from vampjax import jsonio
+from vampjax import default_config, jsonio
 from vampjax.checkpointing import BEST_CHECKPOINT_DIR, CHECKPOINT_DIR
 
 CONFIG_FILE = "config.json"
@@ -76,3 +76,25 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
         elif os.path.exists(target):
           os.remove(target)
   jsonio.write_text_atomic(path, config.to_json_best_effort(indent=2))
+
+
+def _merge(config: ml_collections.ConfigDict, saved: dict) -> None:
+  for key, value in saved.items():
+    if isinstance(value, dict) and isinstance(config.get(key), ml_collections.ConfigDict):
+      _merge(config[key], value)
+    else:
+      config[key] = tuple(value) if isinstance(config.get(key), tuple) else value
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config of the run in `workdir`: its config.json over today's defaults, so that
+  keys added since the run was written take their default values."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise WorkdirError(f"no {CONFIG_FILE} in {workdir}: not a vampjax run (train one there "
+                       "with main.py --workdir).")
+  with open(path) as f:
+    saved = json.load(f)
+  config = default_config.get_config()
+  _merge(config, saved)
+  return config
