@@ -2,13 +2,16 @@
 sample name the readable steps, training resumes from the newest readable one."""
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
+from tests.conftest import ROOT, tiny_config
 from vampjax import checkpointing, train
 from vampjax.state import restore_model
 from vampjax.checkpointing import CHECKSUM_FILE, CheckpointError, UnreadableCheckpointError
@@ -119,3 +122,20 @@ def test_training_never_starts_over_when_no_checkpoint_is_readable(run, tmp_path
                                             r"of step 4 .* is missing; the checkpoint of step 2"):
     train.train_and_evaluate(tiny_config(**CONFIG), workdir)
   assert sorted(os.listdir(workdir)) == before
+
+
+def test_mode_sample_on_a_damaged_checkpoint_exits_2_with_one_line(run, tmp_path):
+  workdir = copy_of(run, tmp_path)
+  damaged = data_files(workdir, 4)[-1]
+  zero_64_bytes(damaged)
+  process = subprocess.run(
+      [sys.executable, "main.py", "--config=configs/mnist_vamp.py", "--config.latent_dim=8",
+       "--config.num_components=8", f"--workdir={workdir}", "--mode=sample"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert process.returncode == 2
+  assert re.fullmatch(rf"error: the checkpoint of step 4 in {re.escape(workdir)}/checkpoints "
+                      rf"cannot be read: {re.escape(damaged)} is damaged \(.*\); the saved steps "
+                      r"\[2\] pass their checksums: pick one with "
+                      r"--config\.eval\.checkpoint_step=2\.", process.stderr.strip().splitlines()[-1])
+  assert "Traceback" not in process.stderr
+  assert not os.path.exists(os.path.join(workdir, "samples.png"))
