@@ -32,6 +32,7 @@ import pytest
 
 from tests import sharding_checks as checks
 from tests.conftest import tiny_config
+import vampjax
 from vampjax import config_validation, objective, sharding, train
 from vampjax.grad_accum import accumulated_grad
 from vampjax.state import restore_model
@@ -200,9 +201,11 @@ def test_checkpoint_written_on_8_devices_restores_on_1(run):
     pytest.skip("this half needs a one-device test process")
   _, state = restore_model(tiny_config(**checks.CKPT_CONFIG),
                                  results["checkpoints"]["workdir_8"])
+  loaded = vampjax.load_run(results["checkpoints"]["workdir_8"])  # the Python API, too
   want = checks.load_leaves(out / "run_8_params.npz")
-  for got, expected in zip(jax.tree.leaves(state.params), want, strict=True):
-    np.testing.assert_array_equal(np.asarray(got), expected)
+  for params in (state.params, loaded.params):
+    for got, expected in zip(jax.tree.leaves(params), want, strict=True):
+      np.testing.assert_array_equal(np.asarray(got), expected)
 
 
 def test_checkpoint_written_on_1_device_restores_and_resumes_on_8(run):
