@@ -154,7 +154,8 @@ def evaluate_run(plan: RunPlan, step: int, family: budgets_lib.FamilyBudget,
   results = evaluate.evaluate(model, state.params, images, config, rng)
   results["is_examples"] = len(images)
   if family.is_samples > 0 and not one_pass:
-    config = eval_config(plan, step, family.is_examples, ("alex",), family.is_samples)
+    config = eval_config(plan, step, family.is_examples, family.lpips_backbones[:1],
+                         family.is_samples)
     likelihood = evaluate.evaluate(model, state.params, subset, config, rng)
     results["is_nll_nats"] = likelihood["is_nll_nats"]
     results["is_examples"] = likelihood["num_examples"]
