@@ -20,8 +20,8 @@ from typing import Any
 
 import jax
 
-from vampjax import data, sharding, train, xla_cpu
-from vampjax.metrics import active_units, evaluate
+from vampjax import data, sharding, state, train, xla_cpu
+from vampjax.metrics import active_units, evaluate, masked_eval
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "cpu")
 
@@ -39,13 +39,13 @@ def run_one(config_name: str, overrides: dict[str, Any], steps: int, workdir: st
   start = time.perf_counter()
   train.train_and_evaluate(config, workdir)
   seconds = time.perf_counter() - start
-  model, state = train.restore_model(config, workdir)
+  model, trained = state.restore_model(config, workdir)
   images = data.get_dataset(config).test[:num_test]
-  mesh = sharding.make_mesh()
-  test = train.evaluate(model, state.params, images, config,
-                        train.rng_streams(config.seed)["eval"], config.beta, mesh)
+  test = masked_eval.loss_means(model, trained.params, images, config,
+                                state.rng_streams(config.seed)["eval"], config.beta,
+                                sharding.make_mesh())
   au, _ = active_units.active_units(
-      evaluate.posterior_means(model, state.params, images, config.batch_size),
+      evaluate.posterior_means(model, trained.params, images, config.batch_size),
       config.eval.au_threshold)
   return {"config": config_name, **overrides, "steps": steps,
           "test_reconstruction": test["reconstruction"], "test_kl": test["kl"],

@@ -39,8 +39,8 @@ def test_gaussian_with_one_scale_per_pixel():
 def test_study_gaussian_is_half_squared_error_and_the_unit_gaussian_minus_its_constant():
   x, logits = _data(3)
   study = likelihoods.log_prob(x, logits, None, "gaussian_study")
-  np.testing.assert_allclose(study, -0.5 * ((x - special.expit(logits)) ** 2).reshape(3, -1).sum(-1),
-                             rtol=1e-5)
+  half_squared_error = 0.5 * ((x - special.expit(logits)) ** 2).reshape(3, -1).sum(-1)
+  np.testing.assert_allclose(study, -half_squared_error, rtol=1e-5)
   constant = likelihoods.normalising_constant("gaussian_study", 16)
   np.testing.assert_allclose(study - constant,
                              likelihoods.log_prob(x, logits, jnp.float32(0.0), "gaussian"),

@@ -41,8 +41,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.pseudo_init_std = 0.01      # random init: pixel std; data init: noise std
   config.logvar_min = -6.0           # encoder log σ² is bounded smoothly to (min, max)
   config.logvar_max = 2.0
-  config.decoder_bias_init = "data_mean"  # data_mean: per-pixel output bias at the logit of
-                                     # the training mean image, so decoding starts at it | zero
+  # Decoder's per-pixel output bias. data_mean: the logit of the training mean image, so
+  # decoding starts there (the sigmoid-Gaussian likelihoods need it: from zero, Adam's first
+  # steps drive every logit far negative and the sigmoid saturates at black) | zero (better
+  # for bernoulli at β = 1, which otherwise starts on the collapsed posterior).
+  config.decoder_bias_init = "data_mean"
 
   # Objective.
   # gaussian_study: ½Σ(x−x̂)², the study's literal objective (σ = 1, no ½·log 2π) |
