@@ -4,10 +4,7 @@ and the validation −ELBO curves of both runs."""
 
 from __future__ import annotations
 
-import datetime
 import os
-import shlex
-import sys
 
 from experiments import budgets as budgets_lib
 from experiments import report, study_figures
@@ -88,12 +85,8 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "Validation −ELBO (β = 1, nats) per epoch",
       os.path.join(out_dir, FIGURE), split="validation")
   first = results[0].metrics
-  invocation = " ".join(["python -m experiments.reproduce", *map(shlex.quote, sys.argv[1:])])
   lines = [
-      f"# {table.title} — budget `{budget.name}`", "",
-      f"Written by `{invocation}` on "
-      f"{datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; "
-      "every number of ours below comes from the runs, none is typed by hand.", "",
+      *report.header(f"{table.title} — budget `{budget.name}`", "of ours below"),
       "- **Data:** mnist_binary: MNIST dynamically binarized for training (50 000 images), the "
       "original code's fixed binarization of the validation (10 000) and test (10 000) "
       "images.",

@@ -57,6 +57,15 @@ def machine() -> str:
           f"{len(devices)} {jax.default_backend()} device(s) ({', '.join(kinds)})")
 
 
+def header(title: str, ours: str) -> list[str]:
+  """A report's title and the line saying which command wrote it, and when."""
+  invocation = " ".join(["python -m experiments.reproduce", *map(shlex.quote, sys.argv[1:])])
+  return [f"# {title}", "",
+          f"Written by `{invocation}` on "
+          f"{datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; "
+          f"every number {ours} comes from the runs, none is typed by hand.", ""]
+
+
 def fmt(value: float | None, digits: int = 4) -> str:
   return "—" if value is None else f"{value:.{digits}f}"
 
@@ -134,12 +143,8 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
   runs = {r.plan.workdir: r for r in results}.values()
   total_train = sum(r.train_log["train_seconds"] for r in runs)
   total_eval = sum(r.metrics["eval_seconds"] for r in results)
-  invocation = " ".join(["python -m experiments.reproduce", *map(shlex.quote, sys.argv[1:])])
   lines = [
-      f"# Table {table.number}: {table.title} — budget `{budget.name}`", "",
-      f"Written by `{invocation}` on "
-      f"{datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; "
-      "every number below comes from the runs, none is typed by hand.", "",
+      *header(f"Table {table.number}: {table.title} — budget `{budget.name}`", "below"),
       f"- **Data:** {DATA_LABELS.get(data_name, data_name)}.",
       f"- **Budget `{budget.name}`:** {budget.summary}",
       f"- **Machine:** {machine()}.",

@@ -24,7 +24,7 @@ from vampjax.distributions import gaussian_log_prob, sample_gaussian
 from vampjax.gated import TORCH_DEFAULT, GatedConv2d, GatedDense, dense, torch_bias_init
 from vampjax.networks import bounded_logvar
 from vampjax.terms import Terms
-from vampjax.vae import VAE
+from vampjax.vae import VAE, model_fields
 
 HIDDEN = 300  # width of every gated dense layer of the paper
 # (features, kernel, stride) of the gated convs; each pads kernel // 2 on every side.
@@ -224,19 +224,4 @@ class HVAE(VAE):
 def build_hvae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> HVAE:
   """The two-level model a config describes (architecture hvae_mlp | hvae_conv); both
   levels have latent_dim units."""
-  return HVAE(
-      image_shape=(config.data.image_size, config.data.image_size, config.data.channels),
-      latent_dim=config.latent_dim,
-      z1_dim=config.latent_dim,
-      architecture=config.architecture,
-      num_components=config.num_components if config.prior == "vamp" else 0,
-      logvar_bounds=(config.logvar_min, config.logvar_max),
-      pseudo_init_mean=config.pseudo_init_mean,
-      pseudo_init_std=config.pseudo_init_std,
-      likelihood=config.likelihood,
-      scale_mode=config.likelihood_scale_mode,
-      scale=config.likelihood_scale,
-      scale_bounds=(config.likelihood_scale_min, config.likelihood_scale_max),
-      dtype=jnp.dtype(config.dtype),
-      mesh=mesh if mesh is not None and mesh.size > 1 else None,
-  )
+  return HVAE(z1_dim=config.latent_dim, **model_fields(config, mesh))

@@ -162,15 +162,14 @@ class VAE(nn.Module):
     return jax.nn.sigmoid(self.decoder(z))
 
 
-def build_vae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAE:
-  """The one-level VAE a config describes; with a mesh of several devices, its work is
-  split over them."""
-  return VAE(
+def model_fields(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> dict:
+  """The fields every model (one or two latent levels) takes from a config; with a mesh of
+  several devices, the model's work is split over them."""
+  return dict(
       image_shape=(config.data.image_size, config.data.image_size, config.data.channels),
       latent_dim=config.latent_dim,
       num_components=config.num_components if config.prior == "vamp" else 0,
       architecture=config.architecture,
-      mlp_hidden=tuple(config.mlp_hidden),
       logvar_bounds=(config.logvar_min, config.logvar_max),
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
@@ -181,3 +180,8 @@ def build_vae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VA
       dtype=jnp.dtype(config.dtype),
       mesh=mesh if mesh is not None and mesh.size > 1 else None,
   )
+
+
+def build_vae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAE:
+  """The one-level VAE a config describes."""
+  return VAE(mlp_hidden=tuple(config.mlp_hidden), **model_fields(config, mesh))
