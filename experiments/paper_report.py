@@ -61,7 +61,7 @@ def verdict(results: list[RowResult]) -> list[str]:
   shared = [source for source, _ in vamp.row.references
             if source in dict(standard.row.references)]
   reference_gaps = "; ".join(
-      f"{dict(standard.row.references)[s] - dict(vamp.row.references)[s]:.2f} nats in the "
+      f"{dict(standard.row.references)[s] - dict(vamp.row.references)[s]:.2f} nats in "
       f"{s}" for s in shared)
   beats = ("**The VampPrior beats the standard prior** by" if gap > 0
            else "**The VampPrior does not beat the standard prior**: it is worse by")
@@ -96,8 +96,10 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "stopping, and the test set scored with the best validation checkpoint.", "",
       "## Results", "", *results_table(results), "",
       f"Test NLL: importance sampling with S = {first['settings']['is_samples']} samples over "
-      f"{first['num_examples']} test images; −ELBO and active units (Var_x E_q[z_d] > "
-      f"{first['au_threshold']}) over the same images.", "",
+      f"the first {first['is_examples']} test images; −ELBO and active units (Var_x E_q[z_d] > "
+      f"{first['au_threshold']}) over {first['num_examples']} test images. Train wall time: "
+      "the last training session of each run (a run resumed after an interruption counts "
+      "only its last session).", "",
       "## Against the published figures", "", NOT_QUOTED, "", *references_table(results), "",
       "## Verdict", "", *verdict(results), "",
       "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",
@@ -105,8 +107,14 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
   for r in results:
     eval_keys = {"eval.num_examples": family.eval_examples,
                  "eval.is_samples": family.is_samples}
-    lines += [f"**{r.row.label}**", "", "```bash", report.command(r.row, r.plan),
-              report.command(r.row, r.plan, "eval", eval_keys), "```", ""]
+    nll_keys = {"eval.num_examples": family.is_examples, "eval.is_samples": family.is_samples}
+    commands = [report.command(r.row, r.plan)]
+    if family.is_examples == family.eval_examples:
+      commands.append(report.command(r.row, r.plan, "eval", eval_keys))
+    else:  # the metrics on every test image, the NLL on the first is_examples
+      commands += [report.command(r.row, r.plan, "eval", {**eval_keys, "eval.is_samples": 0}),
+                   report.command(r.row, r.plan, "eval", nll_keys)]
+    lines += [f"**{r.row.label}**", "", "```bash", *commands, "```", ""]
   path = os.path.join(out_dir, REPORT)
   with open(path, "w") as f:
     f.write("\n".join(lines))
