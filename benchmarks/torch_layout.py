@@ -59,8 +59,13 @@ def state_dict(params: Any, map_shape: tuple[int, int, int]) -> dict[str, np.nda
   out = {}
 
   def visit(tree, path):
+    if "output_bias" in tree:  # (H, W, C) -> (C, H, W)
+      out[".".join(path + ("output_bias",))] = np.transpose(np.asarray(tree["output_bias"]),
+                                                            (2, 0, 1))
     if "kernel" not in tree and "pseudo_logits" not in tree:
       for name, child in tree.items():
+        if name == "output_bias":
+          continue
         visit(child, path + (name,))
       return
     prefix = ".".join(path)

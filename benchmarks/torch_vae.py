@@ -63,7 +63,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-  """Dense -> 256×H/16×W/16, four ConvTranspose2d(4, 2, 1) (ResBlocks between if residual)."""
+  """Dense -> 256×H/16×W/16, four ConvTranspose2d(4, 2, 1) (ResBlocks between if residual),
+  plus vampjax's per-pixel output bias."""
 
   def __init__(self, config: ml_collections.ConfigDict, residual: bool):
     super().__init__()
@@ -76,6 +77,8 @@ class Decoder(nn.Module):
         self.add_module(f"ResBlock_{i - 1}", ResBlock(c_in))
       self.add_module(f"ConvTranspose2x_{i}",
                       nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+    size = config.data.image_size
+    self.output_bias = nn.Parameter(torch.zeros(config.data.channels, size, size))
 
   def forward(self, z: torch.Tensor) -> torch.Tensor:
     h = F.relu(self.Dense_0(z).view(z.shape[0], CHANNELS[-1], self.side, self.side))
@@ -85,7 +88,7 @@ class Decoder(nn.Module):
       h = getattr(self, f"ConvTranspose2x_{i}")(h)
       if i < self.num_ups - 1:
         h = F.relu(h)
-    return h
+    return h + self.output_bias
 
 
 class VampPrior(nn.Module):
@@ -121,7 +124,7 @@ class VAE(nn.Module):
       (mu, mu_k), (logvar, logvar_k) = mu.split([n, u.shape[0]]), logvar.split([n, u.shape[0]])
     z = mu + torch.exp(0.5 * logvar) * noise
     logits = self.decoder(z[0])
-    if self.likelihood == "gaussian":
+    if self.likelihood == "gaussian_study":
       per_pixel = 0.5 * (x - torch.sigmoid(logits)) ** 2
     else:
       per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")

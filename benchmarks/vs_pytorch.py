@@ -87,7 +87,7 @@ def compare(config, model, params: Any, batch: jax.Array, rng: jax.Array
   noise = objective.sample_noise(rng, config, batch.shape[0])
 
   def loss_fn(p):
-    terms = objective.loss_terms(model.apply({"params": p}, batch, noise), batch, 1.0, config)
+    terms = objective.loss_terms(model.apply({"params": p}, batch, noise), 1.0)
     means = {name: jnp.mean(terms[name]) for name in TERMS}
     return means["loss"], means
 

@@ -93,7 +93,8 @@ def test_pytorch_model_on_copied_weights_gives_the_same_loss(overrides):
   import vs_pytorch  # pylint: disable=import-outside-toplevel
   config = tiny_config(pseudo_init="random", **overrides)
   model = build_model(config)
-  state = create_train_state(config, model, jax.random.key(0))
+  images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 1), dtype=np.uint8)
+  state = create_train_state(config, model, jax.random.key(0), images)  # output bias ≠ 0
   batch = jax.random.uniform(jax.random.key(1), (config.batch_size, 32, 32, 1))
   for name, r in vs_pytorch.compare(config, model, state.params, batch,
                                     jax.random.key(2)).items():
