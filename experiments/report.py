@@ -133,6 +133,34 @@ def claim_section(claim: Claim, results: list[RowResult]) -> list[str]:
   return lines + [""]
 
 
+def claim_distance(claim: Claim, by_key: dict[str, RowResult]) -> float | None:
+  """How far a claim's rows land from the study's numbers: over the rows, the active-unit
+  gap as a share of the latent units plus the LPIPS gap as a share of the study's LPIPS."""
+  rows = [by_key[k] for c in claim.comparisons for k in (c.left, c.right)]
+  rows = list({r.row.key: r for r in rows}.values())
+  if any(r.row.study_au is None or r.row.study_lpips is None for r in rows):
+    return None
+  return sum(abs(r.metrics["active_units"] - r.row.study_au[0]) / r.row.study_au[1]
+             + abs(r.metrics["lpips_alex"] - r.row.study_lpips) / r.row.study_lpips
+             for r in rows)
+
+
+def closeness_section(claims: list[Claim], results: list[RowResult]) -> list[str]:
+  """Which setting (one claim's pair of rows) comes closest to the study's numbers."""
+  by_key = {r.row.key: r for r in results}
+  distances = [(claim_distance(c, by_key), c) for c in claims]
+  distances = [(d, c) for d, c in distances if d is not None]
+  if len(distances) < 2:
+    return []
+  lines = ["## Which setting comes closest to the study's numbers", "",
+           "Distance of a setting = Σ over its two rows of |AU − AU_study| / latent units + "
+           "|LPIPS − LPIPS_study| / LPIPS_study (0 = the study's numbers exactly).", "",
+           "| setting | distance |", "|---|---|"]
+  lines += [f"| {c.statement} | {d:.2f} |" for d, c in sorted(distances, key=lambda t: t[0])]
+  best = min(distances, key=lambda t: t[0])[1]
+  return lines + ["", f"Closest: **{best.statement}**", ""]
+
+
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
                  out_dir: str, figures: list[str]) -> str:
   data_name = results[0].plan.config.data.name
@@ -149,7 +177,10 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       f"- **Budget `{budget.name}`:** {budget.summary}",
       f"- **Machine:** {machine()}.",
       "- **Objective:** the study's, unchanged: ½Σ(x−x̂)² (unit-variance Gaussian) + β·KL, "
-      "β = 1 (rows marked *extra* are not in the study).", "",
+      "β = 1, and the decoder's output bias started at the training set's mean image. Rows "
+      "marked *extra* are not in the study: they change only the likelihood (a complete "
+      "Gaussian of fixed σ, the same gradients as β = σ² on the study's term, or Bernoulli).",
+      "",
       "## Results", "", *results_table(results), "",
       f"Metrics over the first {first['num_examples']} test images: active units (Var_x E_q[z_d] "
       f"> {first['au_threshold']}), LPIPS (alex is the study-comparison backbone), PSNR/SSIM of "
@@ -168,9 +199,13 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
     lines += [f"**{r.row.label}**", "", "```bash",
               command(r.row, r.plan, steps=r.step if r.step != r.plan.total_steps else None),
               command(r.row, r.plan, "eval", eval_keys), "```", ""]
+  keys = {r.row.key for r in results}
+  claims = [c for c in table.claims
+            if all(k in keys for comp in c.comparisons for k in (comp.left, comp.right))]
   lines += ["## The study's claims", ""]
-  for claim in table.claims:
+  for claim in claims:
     lines += claim_section(claim, results)
+  lines += closeness_section(claims, results)
   if figures:
     lines += ["## Figures", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})"
                                    for p in figures] + [""]

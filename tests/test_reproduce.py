@@ -8,7 +8,7 @@ import re
 import pytest
 
 from experiments import budgets, paper_report, reproduce, run, tables
-from experiments.report import command
+from experiments.report import claim_distance, closeness_section, command
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,14 @@ def test_smoke_table_report(dirs: tuple[str, str], number: int):
     assert f"**{row.label}**" in report  # its commands
     assert f"{row.study_lpips:.4f}" in report
   assert report.count("python main.py --config=configs/") == 2 * len(study_rows)
-  for claim in table.claims:
+  keys = {row.key for row in study_rows}
+  claims = [claim for claim in table.claims  # those over study rows; smoke has no others
+            if all(k in keys for c in claim.comparisons for k in (c.left, c.right))]
+  assert claims
+  for claim in claims:
     assert f"### {claim.statement}" in report
   assert len(re.findall(r"\*\*Our runs: (supported|partly supported|not supported)\.\*\*",
-                        report)) == len(table.claims)
+                        report)) == len(claims)
   if number > 1:
     assert "999-image sample" in report and "NOT the study's data" in report
   if number == 3:  # the 'epoch 1' row is an earlier checkpoint of the same run
@@ -99,3 +103,23 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   assert re.search(r"\*\*The VampPrior (beats|does not beat) the standard prior\*\*", report)
   assert report.count("python main.py --config=configs/paper/") == 4
   assert os.path.getsize(os.path.join(results, paper_report.FIGURE)) < 200_000
+
+
+def test_closest_setting_is_the_smallest_relative_gap_to_the_study():
+  """Table 1's settings ranked by Σ |ΔAU|/latent + |ΔLPIPS|/LPIPS_study, computed here by hand."""
+  table = tables.TABLES[1]
+  measured = {  # key: (active units, LPIPS alex); the study: vae 14/40, 0.0394; vamp 34/40, 0.0372
+      "vae": (0, 0.0900), "vamp": (0, 0.0880),
+      "vae_s03": (12, 0.0400), "vamp_s03": (30, 0.0370),
+      "vae_s01": (40, 0.0200), "vamp_s01": (40, 0.0190),
+      "vae_bernoulli": (20, 0.0500), "vamp_bernoulli": (36, 0.0450)}
+  results = [run.RowResult(row, None, 0, {"active_units": measured[row.key][0],
+                                          "lpips_alex": measured[row.key][1]}, {})
+             for row in table.rows]
+  by_key = {r.row.key: r for r in results}
+  expected_s03 = 2 / 40 + 0.0006 / 0.0394 + 4 / 40 + 0.0002 / 0.0372
+  setting_s03 = next(c for c in table.claims if "σ = 0.3" in c.statement)
+  assert claim_distance(setting_s03, by_key) == pytest.approx(expected_s03)
+  lines = closeness_section(list(table.claims), results)
+  assert lines[-2] == f"Closest: **{setting_s03.statement}**"
+  assert sum(line.startswith("| ") and "distance" not in line for line in lines) == 4
