@@ -51,6 +51,8 @@ STEP_CASES = {
     # Two micro-batches of one image per device, the pseudo-inputs encoded once per step.
     "vamp_conv_2_micro_batches": ({"prior": "vamp", "architecture": "conv",
                                    "grad_accum_steps": 2}, 16),
+    # The paper's two-level model: the VampPrior on z2 through q(z2|·), sharded the same way.
+    "vamp_hvae_mlp": ({"prior": "vamp", "architecture": "hvae_mlp"}, 8),
     # A learned σ per pixel: one more replicated parameter, with the Gaussian likelihood.
     "vamp_conv_learned_scale": ({"prior": "vamp", "architecture": "conv",
                                  "likelihood": "gaussian",

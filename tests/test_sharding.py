@@ -8,9 +8,11 @@ the single-device step, measured as ||a − b|| / ||b||.
 Leaves initialised to zero (biases) are the exception, checked entry-wise instead: after
 one Adam step each entry is lr·g/(|g| + 1e-8), so where |g| is near Adam's eps the entry
 moves with float32 rounding of g, and the leaf's own norm (≈ lr·√n) is no scale to measure
-that against. For the same reason the entry-wise bound (a quarter of lr) skips entries
-whose reference gradient is below 100·eps (seen: one ResNet kernel entry 0.37·lr apart
-under XLA's own conv kernels). All gradients are still held to 1e-5. Only single steps are compared:
+that against. For the same reason the parameters are compared only at entries whose
+reference gradient is above 100·eps (seen below it: one ResNet kernel entry 0.37·lr apart
+under XLA's own conv kernels; the two-level MLP's near-zero gradients moving its step 1.3e-5
+off globally while its gradients matched to 2.3e-6). All gradients are still held to 1e-5
+everywhere. Only single steps are compared:
 over several steps a ReLU input within ~1e-7 of zero can flip with the summation order
 and change a gradient entry outright (seen: one decoder unit at 5e-8), so trajectories
 are compared by their losses.
@@ -61,16 +63,20 @@ ROUNDING_DRIVEN_GRAD = 100 * ADAM_EPS  # below this |g|, Adam's first step follo
 
 def assert_same_step(got: list, want: list, init: list, grads: list, learning_rate: float,
                      label: str) -> None:
-  """Parameters after one step: within RTOL of the reference over the whole tree, within
-  10·RTOL on every leaf not initialised to zero, and no entry whose reference gradient is
-  above ROUNDING_DRIVEN_GRAD off by a quarter of one Adam step (lr per entry); see the
-  module docstring for why leaves and entries get slack."""
+  """Parameters after one step, over the entries whose reference gradient is above
+  ROUNDING_DRIVEN_GRAD: within RTOL of the reference over the whole tree, within 10·RTOL on
+  every leaf not initialised to zero, and no entry off by a quarter of one Adam step (lr per
+  entry). Entries below it move by lr·g/(|g| + eps), which follows g's float32 rounding
+  (their gradients are still held to RTOL by assert_same_gradient); see the module
+  docstring for why leaves get slack."""
+  kept = [np.abs(g) >= ROUNDING_DRIVEN_GRAD for g in grads]
+  got = [np.where(k, a, 0.0) for a, k in zip(got, kept, strict=True)]
+  want = [np.where(k, b, 0.0) for b, k in zip(want, kept, strict=True)]
   assert global_rel(got, want) < RTOL, (label, global_rel(got, want))
-  for a, b, a0, g in zip(got, want, init, grads, strict=True):
+  for a, b, a0 in zip(got, want, init, strict=True):
     if np.any(a0):
       assert rel(a, b) < 10 * RTOL, (label, rel(a, b))
-    off = np.where(np.abs(g) >= ROUNDING_DRIVEN_GRAD, np.abs(a - b), 0.0)
-    assert np.max(off) < 0.25 * learning_rate, (label, np.max(off))
+    assert np.max(np.abs(a - b)) < 0.25 * learning_rate, (label, np.max(np.abs(a - b)))
 
 
 def assert_same_gradient(got: list, want: list, label: str) -> None:
