@@ -9,6 +9,7 @@ global batch, as `jax.make_array_from_process_local_data` expects.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from typing import Callable, Iterator, NamedTuple
@@ -45,9 +46,13 @@ def to_float(images: np.ndarray) -> np.ndarray:
   return images.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
+@functools.lru_cache(maxsize=2)
 def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
-  """The example order of one epoch: the same (seed, epoch) always gives the same order."""
-  return np.random.default_rng([seed, epoch]).permutation(num_examples)
+  """The example order of one epoch: the same (seed, epoch) always gives the same order.
+  Cached (read-only), so that an epoch's batches do not each redraw it."""
+  order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  order.flags.writeable = False
+  return order
 
 
 def train_batch_indices(num_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
