@@ -12,6 +12,7 @@ from typing import Any
 import ml_collections
 
 from vampjax import default_config, likelihoods
+from vampjax.optimizers import OPTIMIZERS
 from vampjax.networks import DOWNSAMPLING
 
 CHOICES = {
@@ -22,6 +23,7 @@ CHOICES = {
     "decoder_bias_init": ("data_mean", "zero"),
     "pseudo_init": ("random", "data"),
     "dtype": ("float32", "bfloat16"),
+    "optimizer": OPTIMIZERS,
 }
 
 

@@ -63,7 +63,9 @@ def get_config() -> ml_collections.ConfigDict:
                                      # batch_size, converted once the data is loaded)
 
   # Optimisation.
-  config.learning_rate = 5e-4        # Adam
+  config.optimizer = "adam"          # adam | adam_normgrad (the VampPrior code's: each
+                                     # parameter's gradient divided by its norm, then Adam)
+  config.learning_rate = 5e-4
   config.batch_size = 100            # global batch, split over all devices
   config.grad_accum_steps = 1        # micro-batches per step: same result, less memory
   config.num_train_steps = 2000

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax.training import train_state
 
 from vampjax import checkpointing, networks, priors
+from vampjax.optimizers import make_optimizer
 from vampjax.models import build_model
 from vampjax.vae import VAE
 
@@ -29,7 +29,7 @@ def _new_state(config: ml_collections.ConfigDict, model: VAE,
   # The parameters do not depend on the mesh; initialise without it (a batch of one).
   params = model.clone(mesh=None).init(rng, dummy, noise)["params"]
   return train_state.TrainState.create(
-      apply_fn=model.apply, params=params, tx=optax.adam(config.learning_rate))
+      apply_fn=model.apply, params=params, tx=make_optimizer(config))
 
 
 def create_train_state(config: ml_collections.ConfigDict, model: VAE, rng: jax.Array,
