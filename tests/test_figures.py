@@ -67,3 +67,10 @@ def test_write_figures(tmp_path):
   assert sizes["pseudo_inputs.png"] == ((8 * cell + 2) * 2, (2 * cell + 2) * 2)    # K = 8
   assert sizes["prior_samples.png"] == ((4 * cell + 2) * 2, (1 * cell + 2) * 2)    # 4 samples
   assert sizes["loss_curves.png"] == (1300, 360)
+
+
+def test_share_panel_falls_back_to_the_kl_when_a_loss_is_negative():
+  positive = {"train": [{"loss": 30.0, "kl": 3.0}], "test": [{"loss": 25.0, "kl": 2.0}]}
+  assert figures.share_panel(positive)[1] == "kl_share"
+  negative = {"train": [{"loss": 30.0, "kl": 3.0}], "test": [{"loss": -200.0, "kl": 30.0}]}
+  assert figures.share_panel(negative)[1] == "kl"

@@ -76,6 +76,15 @@ def read_metrics(path: str) -> dict[str, list[dict[str, float]]]:
   return {split: sorted(records, key=lambda r: r["step"]) for split, records in by_split.items()}
 
 
+def share_panel(by_split: dict[str, list[dict[str, float]]]) -> tuple[str, str]:
+  """(title, metric) of the third loss panel: the KL share β·KL / loss, or the KL itself
+  when some loss is ≤ 0 (a continuous density's −log p(x|z) can be negative, and then the
+  share means nothing)."""
+  if all(r["loss"] > 0 for records in by_split.values() for r in records):
+    return "KL share β·KL / loss", "kl_share"
+  return "KL (the loss goes ≤ 0: no share)", "kl"
+
+
 def plot_loss_curves(metrics_path: str, path: str) -> str:
   """The study's Figs. 1–3 for one run: total loss; reconstruction and KL; KL share.
 
@@ -83,6 +92,7 @@ def plot_loss_curves(metrics_path: str, path: str) -> str:
   evaluations of the test split.
   """
   by_split = read_metrics(metrics_path)
+  third, third_key = share_panel(by_split)
   fig, axes = plt.subplots(1, 3, figsize=LOSS_FIGSIZE, dpi=PLOT_DPI)
   styles = {"train": dict(linestyle="-", alpha=0.8), "test": dict(linestyle="--", marker="o")}
   for split, records in by_split.items():
@@ -92,8 +102,8 @@ def plot_loss_curves(metrics_path: str, path: str) -> str:
     axes[1].plot(steps, [r["reconstruction"] for r in records], label=f"reconstruction ({split})",
                  color="C1", **style)
     axes[1].plot(steps, [r["kl"] for r in records], label=f"KL ({split})", color="C2", **style)
-    axes[2].plot(steps, [r["kl_share"] for r in records], label=split, color="C3", **style)
-  for ax, title in zip(axes, ("total loss", "reconstruction and KL", "KL share β·KL / loss")):
+    axes[2].plot(steps, [r[third_key] for r in records], label=split, color="C3", **style)
+  for ax, title in zip(axes, ("total loss", "reconstruction and KL", third)):
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
