@@ -12,6 +12,10 @@
   encoder's μ and log σ² heads, the decoder's first layer) see their features in another
   order: (h, w, c) against (c, h, w);
 - the pseudo-inputs' logits are images: (K, H, W, C) -> (K, C, H, W).
+
+The MLP models (gated_mlp, hvae_mlp) have no conv and no flattened map: their PyTorch
+modules flatten and unflatten pixels in vampjax's (h, w, c) order, so every dense kernel
+is only transposed.
 """
 
 from __future__ import annotations
@@ -50,11 +54,13 @@ def dense_to_map(kernel: np.ndarray, bias: np.ndarray, map_shape: tuple[int, int
   return kernel.T, bias.reshape(h, w, c).transpose(2, 0, 1).reshape(-1)
 
 
-def state_dict(params: Any, map_shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
+def state_dict(params: Any, map_shape: tuple[int, int, int] | None
+               ) -> dict[str, np.ndarray]:
   """PyTorch's state dict (name -> array) of `torch_vae.VAE` from vampjax's VAE params.
 
   map_shape: the feature map between the encoder's convs and its dense heads, which is
-  also the decoder's first map: (H/16, W/16, 256) for the study's nets.
+  also the decoder's first map: (H/16, W/16, 256) for the study's nets; None for the MLP
+  models, whose dense layers read no flattened map.
   """
   out = {}
 
@@ -75,9 +81,9 @@ def state_dict(params: Any, map_shape: tuple[int, int, int]) -> dict[str, np.nda
     kernel, bias = np.asarray(tree["kernel"]), np.asarray(tree["bias"])
     if kernel.ndim == 4:
       kernel = conv_kernel(kernel)
-    elif prefix in FLATTENED_INPUT:
+    elif map_shape is not None and prefix in FLATTENED_INPUT:
       kernel = dense_from_map(kernel, map_shape)
-    elif prefix in UNFLATTENED_OUTPUT:
+    elif map_shape is not None and prefix in UNFLATTENED_OUTPUT:
       kernel, bias = dense_to_map(kernel, bias, map_shape)
     else:
       kernel = kernel.T

@@ -1,26 +1,95 @@
-"""The study's VAE and train step in PyTorch, for side-by-side timing (benchmarks/vs_pytorch.py).
+"""The study's and the VampPrior paper's VAEs and train step in PyTorch, for side-by-side
+timing (benchmarks/vs_pytorch.py).
 
-The same networks as vampjax/networks.py (modules named after the Flax ones, so
-`torch_layout.state_dict` copies vampjax's parameters in), the same VampPrior (pseudo-inputs
-stored as logits, encoded in the same encoder call as the batch), the same objective as
-vampjax/objective.py and Adam. The prior's log-density uses the same matmul expansion as
-`priors.component_log_probs`, so both frameworks do the same arithmetic. `MODELS` maps a
-config's `architecture` to its builder: a new architecture adds a builder there.
+The same networks as vampjax/networks.py, vampjax/gated.py and vampjax/hvae.py (modules
+named after the Flax ones, so `torch_layout.state_dict` copies vampjax's parameters in),
+the same VampPrior (pseudo-inputs stored as logits, encoded in the same encoder call as
+the batch), the same objective as vampjax/objective.py and Adam. The prior's log-density
+uses the same matmul expansion as `priors.component_log_probs`, so both frameworks do the
+same arithmetic. `MODELS` maps a config's `architecture` to its builder: a new
+architecture adds a builder there.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import ml_collections
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vampjax import models, objective
+from vampjax.hvae import HIDDEN
 from vampjax.networks import CHANNELS, DOWNSAMPLING
 
 LOG_2PI = math.log(2.0 * math.pi)
+LIKELIHOODS = ("gaussian_study", "bernoulli")  # those the PyTorch objective implements
+Bounds = tuple[float, float]
+
+
+def logvar_bounds(config: ml_collections.ConfigDict) -> Bounds:
+  return config.logvar_min, config.logvar_max
+
+
+def bounded_logvar(h: torch.Tensor, low: float, high: float) -> torch.Tensor:
+  """log σ² in (low, high) by a shifted sigmoid, h = 0 giving 0, as every vampjax encoder
+  (vampjax.networks.bounded_logvar)."""
+  shift = math.log(-low / high) if low < 0 < high else 0.0
+  return low + (high - low) * torch.sigmoid(h + shift)
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+  """log N(z; μ, diag exp(logvar)), summed over the last axis."""
+  return -0.5 * torch.sum(LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar), dim=-1)
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+  return mu + torch.exp(0.5 * logvar) * noise
+
+
+def mixture_log_prob(z: torch.Tensor, mu_k: torch.Tensor, logvar_k: torch.Tensor
+                     ) -> torch.Tensor:
+  """log (1/K) Σ_k N(z; μ_k, σ²_k), z (L, N, D) -> (L, N), as two matmuls after centring
+  (vampjax.priors.component_log_probs)."""
+  centre = mu_k.mean(0).detach()
+  z, mu_k = z - centre, mu_k - centre
+  precision = torch.exp(-logvar_k)
+  quadratic = ((z * z) @ precision.T - 2.0 * z @ (mu_k * precision).T
+               + torch.sum(mu_k * mu_k * precision, dim=-1))
+  log_density = -0.5 * (quadratic + torch.sum(logvar_k, dim=-1) + z.shape[-1] * LOG_2PI)
+  return torch.logsumexp(log_density, dim=-1) - math.log(mu_k.shape[0])
+
+
+def flat_pixels(x: torch.Tensor) -> torch.Tensor:
+  """Images (..., C, H, W) -> (..., H·W·C), flattened in vampjax's (h, w, c) order so that
+  dense layers on pixels take vampjax's kernels as they are."""
+  return x.movedim(-3, -1).flatten(-3)
+
+
+def pixel_map(h: torch.Tensor, image_shape: tuple[int, int, int]) -> torch.Tensor:
+  """The inverse of `flat_pixels`: (..., H·W·C) -> (..., C, H, W)."""
+  return h.unflatten(-1, image_shape).movedim(-1, -3)
+
+
+def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
+  """(H, W, C), vampjax's order."""
+  return config.data.image_size, config.data.image_size, config.data.channels
+
+
+class GaussianHead(nn.Module):
+  """Dense μ and bounded log σ² of a diagonal Gaussian (vampjax.hvae.GaussianHead); the
+  one-level encoders, whose heads `mu` and `logvar` are their own layers, extend it."""
+
+  def __init__(self, fan_in: int, features: int, bounds: Bounds):
+    super().__init__()
+    self.bounds = bounds
+    self.mu = nn.Linear(fan_in, features)
+    self.logvar = nn.Linear(fan_in, features)
+
+  def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return self.mu(h), bounded_logvar(self.logvar(h), *self.bounds)
 
 
 class ResBlock(nn.Module):
@@ -35,20 +104,18 @@ class ResBlock(nn.Module):
     return F.relu(x + self.Conv3x3_1(F.relu(self.Conv3x3_0(x))))
 
 
-class Encoder(nn.Module):
+class Encoder(GaussianHead):
   """Four 4×4 stride-2 convs (ReLU, a ResBlock after each if residual), dense μ and log σ²."""
 
   def __init__(self, config: ml_collections.ConfigDict, residual: bool):
-    super().__init__()
-    self.residual, self.bounds = residual, (config.logvar_min, config.logvar_max)
+    features = CHANNELS[-1] * (config.data.image_size // DOWNSAMPLING) ** 2
+    super().__init__(features, config.latent_dim, logvar_bounds(config))
+    self.residual = residual
     inputs = (config.data.channels, *CHANNELS[:-1])
     for i, (c_in, c_out) in enumerate(zip(inputs, CHANNELS)):
       self.add_module(f"Conv2xDown_{i}", nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))
       if residual:
         self.add_module(f"ResBlock_{i}", ResBlock(c_out))
-    features = CHANNELS[-1] * (config.data.image_size // DOWNSAMPLING) ** 2
-    self.mu = nn.Linear(features, config.latent_dim)
-    self.logvar = nn.Linear(features, config.latent_dim)
 
   def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     h = x
@@ -56,10 +123,7 @@ class Encoder(nn.Module):
       h = F.relu(getattr(self, f"Conv2xDown_{i}")(h))
       if self.residual:
         h = getattr(self, f"ResBlock_{i}")(h)
-    h = h.flatten(1)
-    low, high = self.bounds
-    shift = math.log(-low / high) if low < 0 < high else 0.0
-    return self.mu(h), low + (high - low) * torch.sigmoid(self.logvar(h) + shift)
+    return super().forward(h.flatten(1))
 
 
 class Decoder(nn.Module):
@@ -91,6 +155,107 @@ class Decoder(nn.Module):
     return h + self.output_bias
 
 
+class GatedDense(nn.Module):
+  """h = (W₁x + b₁) ⊙ σ(W₂x + b₂) (vampjax.gated.GatedDense)."""
+
+  def __init__(self, fan_in: int, features: int):
+    super().__init__()
+    self.h = nn.Linear(fan_in, features)
+    self.g = nn.Linear(fan_in, features)
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    return self.h(x) * torch.sigmoid(self.g(x))
+
+
+def add_gated_dense(module: nn.Module, widths: Sequence[int]) -> None:
+  """Adds GatedDense_0, GatedDense_1, ... (Flax's automatic names) to `module`, from
+  widths[0] features through each of widths[1:]."""
+  for i, (fan_in, features) in enumerate(zip(widths, widths[1:])):
+    module.add_module(f"GatedDense_{i}", GatedDense(fan_in, features))
+
+
+def gated_dense(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
+  """h through `module`'s GatedDense layers in the order they were added."""
+  for layer in module.children():
+    if isinstance(layer, GatedDense):
+      h = layer(h)
+  return h
+
+
+class MLPEncoder(GaussianHead):
+  """The paper's one-level q(z|x) (vampjax.gated.MLPEncoder): gated dense layers on the
+  pixels, dense μ and log σ²."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    super().__init__(config.mlp_hidden[-1], config.latent_dim, logvar_bounds(config))
+    add_gated_dense(self, (math.prod(image_shape(config)), *config.mlp_hidden))
+
+  def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return super().forward(gated_dense(self, flat_pixels(x)))
+
+
+class MLPDecoder(nn.Module):
+  """The paper's one-level p(x|z) (vampjax.gated.MLPDecoder): gated dense layers, then a
+  dense layer to the pixel logits (N, C, H, W)."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    super().__init__()
+    self.image_shape = image_shape(config)
+    add_gated_dense(self, (config.latent_dim, *config.mlp_hidden))
+    self.logits = nn.Linear(config.mlp_hidden[-1], math.prod(self.image_shape))
+
+  def forward(self, z: torch.Tensor) -> torch.Tensor:
+    return pixel_map(self.logits(gated_dense(self, z)), self.image_shape)
+
+
+class GatedGaussian(nn.Module):
+  """Gated dense layers of 300, then GaussianHead_0: the HVAE's q(z2|x) (on the pixels) and
+  p(z1|z2) (vampjax.hvae.TopEncoder, ConditionalPrior)."""
+
+  def __init__(self, fan_in: int, features: int, bounds: Bounds, on_pixels: bool):
+    super().__init__()
+    self.on_pixels = on_pixels
+    add_gated_dense(self, (fan_in, HIDDEN, HIDDEN))
+    self.GaussianHead_0 = GaussianHead(HIDDEN, features, bounds)
+
+  def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return self.GaussianHead_0(gated_dense(self, flat_pixels(h) if self.on_pixels else h))
+
+
+class BottomEncoder(nn.Module):
+  """q(z1|x, z2) (vampjax.hvae.BottomEncoder): x's gated features, shared by the L samples
+  of z2, next to z2's, through one more gated layer to μ and log σ², each (L, N, D1)."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    super().__init__()
+    self.GatedDense_0 = GatedDense(math.prod(image_shape(config)), HIDDEN)
+    self.GatedDense_1 = GatedDense(config.latent_dim, HIDDEN)
+    self.GatedDense_2 = GatedDense(2 * HIDDEN, HIDDEN)
+    self.GaussianHead_0 = GaussianHead(HIDDEN, config.latent_dim, logvar_bounds(config))
+
+  def forward(self, x: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    hz = self.GatedDense_1(z2)
+    h = self.GatedDense_0(flat_pixels(x)).expand_as(hz)
+    return self.GaussianHead_0(self.GatedDense_2(torch.cat([h, hz], dim=-1)))
+
+
+class TwoLevelDecoder(nn.Module):
+  """p(x|z1, z2) (vampjax.hvae.TwoLevelDecoder, MLP): z1 and z2 each through a gated layer,
+  concatenated, one more gated layer and a dense layer to the logits (..., C, H, W)."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    super().__init__()
+    self.image_shape = image_shape(config)
+    self.GatedDense_0 = GatedDense(config.latent_dim, HIDDEN)
+    self.GatedDense_1 = GatedDense(config.latent_dim, HIDDEN)
+    self.GatedDense_2 = GatedDense(2 * HIDDEN, HIDDEN)
+    self.logits = nn.Linear(HIDDEN, math.prod(self.image_shape))
+
+  def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    h = torch.cat([self.GatedDense_0(z1), self.GatedDense_1(z2)], dim=-1)
+    return pixel_map(self.logits(self.GatedDense_2(h)), self.image_shape)
+
+
 class VampPrior(nn.Module):
   """The K pseudo-inputs, stored as logits (K, C, H, W)."""
 
@@ -103,57 +268,94 @@ class VampPrior(nn.Module):
 
 
 class VAE(nn.Module):
-  """loss(x, noise, beta) -> (mean loss, per-example terms), as vampjax's objective."""
+  """loss(x, noise, beta) -> (mean loss, per-example terms), as vampjax's objective.
 
-  def __init__(self, config: ml_collections.ConfigDict, residual: bool):
+  The one forward of every model: the batch (with the pseudo-inputs, under a VampPrior)
+  encoded, then `decode_and_kl`, which a model with more latent levels overrides.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, encoder: nn.Module, decoder: nn.Module):
     super().__init__()
-    self.likelihood = config.likelihood
-    self.encoder = Encoder(config, residual)
-    self.decoder = Decoder(config, residual)
+    if config.likelihood not in LIKELIHOODS:
+      raise ValueError(f"likelihood={config.likelihood!r} has no PyTorch objective here "
+                       f"(has {LIKELIHOODS}).")
+    self.likelihood, self.latent_dim = config.likelihood, config.latent_dim
+    self.encoder, self.decoder = encoder, decoder
     self.vamp_prior = VampPrior(config) if config.prior == "vamp" else None
 
-  def forward(self, x: torch.Tensor, noise: torch.Tensor, beta: float
-              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """x (N, C, H, W), noise (L, N, D) -> the mean of reconstruction + β·KL, and the terms."""
-    n = x.shape[0]
+  def encode(self, x: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """(μ, log σ²) of x and the prior's components (μ_k, log σ²_k): under a VampPrior the
+    pseudo-inputs encoded in the same call as the batch, else N(0, I) as one component."""
     if self.vamp_prior is None:
-      mu, logvar = self.encoder(x)
-    else:
-      u = torch.sigmoid(self.vamp_prior.pseudo_logits)
-      mu, logvar = self.encoder(torch.cat([x, u]))
-      (mu, mu_k), (logvar, logvar_k) = mu.split([n, u.shape[0]]), logvar.split([n, u.shape[0]])
-    z = mu + torch.exp(0.5 * logvar) * noise
-    logits = self.decoder(z[0])
-    if self.likelihood == "gaussian_study":
-      per_pixel = 0.5 * (x - torch.sigmoid(logits)) ** 2
-    else:
-      per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    reconstruction = per_pixel.flatten(1).sum(-1)
+      zeros = x.new_zeros(1, self.latent_dim)
+      return *self.encoder(x), (zeros, zeros)
+    n, u = x.shape[0], torch.sigmoid(self.vamp_prior.pseudo_logits)
+    mu, logvar = self.encoder(torch.cat([x, u]))
+    (mu, mu_k), (logvar, logvar_k) = mu.split([n, u.shape[0]]), logvar.split([n, u.shape[0]])
+    return mu, logvar, (mu_k, logvar_k)
+
+  def decode_and_kl(self, x: torch.Tensor, noise: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (L, N, C, H, W) of the L samples of z and the KL (N,): closed form to N(0, I),
+    else mean_L[log q(z|x) − log p(z)]."""
+    mu, logvar, prior = self.encode(x)
+    z = reparameterise(mu, logvar, noise)
+    logits = self.decoder(z.flatten(0, 1)).unflatten(0, z.shape[:2])
     if self.vamp_prior is None:
       kl = 0.5 * torch.sum(mu ** 2 + torch.exp(logvar) - logvar - 1.0, dim=-1)
     else:
-      log_q = -0.5 * torch.sum(LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar), dim=-1)
-      kl = torch.mean(log_q - mixture_log_prob(z, mu_k, logvar_k), dim=0)
+      kl = torch.mean(gaussian_log_prob(z, mu, logvar) - mixture_log_prob(z, *prior), dim=0)
+    return logits, kl
+
+  def forward(self, x: torch.Tensor, noise: torch.Tensor, beta: float
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """x (N, C, H, W), noise (L, N, noise_dim) -> the mean of reconstruction + β·KL, and
+    the terms; reconstruction = −log p(x|z) averaged over the L samples."""
+    logits, kl = self.decode_and_kl(x, noise)
+    if self.likelihood == "gaussian_study":
+      per_pixel = 0.5 * (x - torch.sigmoid(logits)) ** 2
+    else:
+      per_pixel = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
+                                                     reduction="none")
+    reconstruction = per_pixel.flatten(-3).sum(-1).mean(0)
     loss = reconstruction + beta * kl
     return loss.mean(), {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
 
-def mixture_log_prob(z: torch.Tensor, mu_k: torch.Tensor, logvar_k: torch.Tensor
-                     ) -> torch.Tensor:
-  """log (1/K) Σ_k N(z; μ_k, σ²_k), z (L, N, D) -> (L, N), as two matmuls after centring
-  (vampjax.priors.component_log_probs)."""
-  centre = mu_k.mean(0).detach()
-  z, mu_k = z - centre, mu_k - centre
-  precision = torch.exp(-logvar_k)
-  quadratic = ((z * z) @ precision.T - 2.0 * z @ (mu_k * precision).T
-               + torch.sum(mu_k * mu_k * precision, dim=-1))
-  log_density = -0.5 * (quadratic + torch.sum(logvar_k, dim=-1) + z.shape[-1] * LOG_2PI)
-  return torch.logsumexp(log_density, dim=-1) - math.log(mu_k.shape[0])
+class HVAE(VAE):
+  """The paper's two-level VAE (vampjax.hvae.HVAE, MLP): q(z2|x) is the `encoder` (so the
+  pseudo-inputs are encoded as in the one-level VAE), then q(z1|x, z2), p(z1|z2) and
+  p(x|z1, z2). Noise (L, N, D2 + D1): the first D2 columns draw z2, the rest z1."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    bounds = logvar_bounds(config)
+    super().__init__(config, GatedGaussian(math.prod(image_shape(config)), config.latent_dim,
+                                           bounds, on_pixels=True),
+                     TwoLevelDecoder(config))
+    self.bottom_encoder = BottomEncoder(config)
+    self.z1_prior = GatedGaussian(config.latent_dim, config.latent_dim, bounds,
+                                  on_pixels=False)
+
+  def decode_and_kl(self, x: torch.Tensor, noise: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (L, N, C, H, W) and the KL (N,): mean_L[log q(z1|x, z2) + log q(z2|x)
+    − log p(z1|z2) − log p(z2)]."""
+    mu2, logvar2, prior = self.encode(x)
+    noise2, noise1 = noise.split([self.latent_dim, noise.shape[-1] - self.latent_dim], dim=-1)
+    z2 = reparameterise(mu2, logvar2, noise2)
+    mu1, logvar1 = self.bottom_encoder(x, z2)
+    z1 = reparameterise(mu1, logvar1, noise1)
+    log_q = gaussian_log_prob(z2, mu2, logvar2) + gaussian_log_prob(z1, mu1, logvar1)
+    log_p = mixture_log_prob(z2, *prior) + gaussian_log_prob(z1, *self.z1_prior(z2))
+    return self.decoder(z1, z2), torch.mean(log_q - log_p, dim=0)
 
 
 MODELS: dict[str, Callable[[ml_collections.ConfigDict], VAE]] = {
-    "conv": lambda config: VAE(config, residual=False),
-    "resnet": lambda config: VAE(config, residual=True),
+    "conv": lambda config: VAE(config, Encoder(config, False), Decoder(config, False)),
+    "resnet": lambda config: VAE(config, Encoder(config, True), Decoder(config, True)),
+    "gated_mlp": lambda config: VAE(config, MLPEncoder(config), MLPDecoder(config)),
+    "hvae_mlp": HVAE,
 }
 
 
@@ -167,15 +369,16 @@ def build(config: ml_collections.ConfigDict) -> VAE:
 
 def make_step(model: VAE, config: ml_collections.ConfigDict, compile_loss: bool
               ) -> Callable[[torch.Tensor, float], torch.Tensor]:
-  """step(x, beta) -> loss: fresh noise, the loss (under torch.compile if asked), backward,
-  Adam (eager: the loss's forward and backward are what compiling can speed up)."""
+  """step(x, beta) -> loss: fresh noise of vampjax's shape (objective.sample_noise), the loss
+  (under torch.compile if asked), backward, Adam (eager: the loss's forward and backward
+  are what compiling can speed up)."""
   optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
   loss_fn = torch.compile(model) if compile_loss else model
-  samples = 1 if config.prior == "standard" else config.kl_samples
+  samples, width = objective.num_noise_samples(config), models.noise_dim(config)
 
   def step(x, beta):
     optimizer.zero_grad(set_to_none=True)
-    noise = torch.randn(samples, x.shape[0], config.latent_dim)
+    noise = torch.randn(samples, x.shape[0], width)
     loss, _ = loss_fn(x, noise, beta)
     loss.backward()
     optimizer.step()

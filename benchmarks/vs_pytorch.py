@@ -45,7 +45,7 @@ except ImportError:
 
 INSTALL = "pip install torch==2.13.0"
 CONFIGS = ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv:500", "celeba_vamp_conv:1000",
-           "celeba_vamp_resnet:500"]
+           "celeba_vamp_resnet:500", "paper.vae_vamp", "paper.hvae_vamp"]
 flags.DEFINE_list("configs", CONFIGS, "Config modules under configs/, each `name` or `name:K`.")
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
 flags.DEFINE_integer("steps", 5, "Steps of each framework per round, after warm-up.")
@@ -65,8 +65,11 @@ def study_inputs(spec: str) -> tuple[Any, Any, Any, jax.Array]:
   return measure.study_step_inputs(name, int(k) if k else None)
 
 
-def map_shape(config) -> tuple[int, int, int]:
-  """The feature map between the encoder's convs and its dense heads."""
+def map_shape(config) -> tuple[int, int, int] | None:
+  """The feature map between the encoder's convs and its dense heads; None for the MLP
+  models, which have none."""
+  if config.architecture not in ("conv", "resnet"):
+    return None
   side = config.data.image_size // DOWNSAMPLING
   return side, side, CHANNELS[-1]
 

@@ -86,8 +86,46 @@ def test_dense_layers_next_to_a_flatten_see_the_same_features(rng):
                              (z @ weight.T + torch_bias).reshape(5, 4, 2, 3))
 
 
+def linear(x: np.ndarray, weights: dict[str, np.ndarray], name: str) -> np.ndarray:
+  """PyTorch's Linear `name`: x @ Wᵀ + b."""
+  return x @ weights[f"{name}.weight"].T + weights[f"{name}.bias"]
+
+
+def gated_dense(x: np.ndarray, weights: dict[str, np.ndarray], prefix: str) -> np.ndarray:
+  """`prefix`'s GatedDense_0, GatedDense_1, ... in turn, each Linear h(x) ⊙ σ(Linear g(x))."""
+  i = 0
+  while f"{prefix}.GatedDense_{i}.h.weight" in weights:
+    name = f"{prefix}.GatedDense_{i}"
+    x = linear(x, weights, f"{name}.h") / (1.0 + np.exp(-linear(x, weights, f"{name}.g")))
+    i += 1
+  return x
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("architecture,head", [("gated_mlp", "encoder.mu"),
+                                               ("hvae_mlp", "encoder.GaussianHead_0.mu")])
+def test_mlp_encoder_weights_give_the_same_mu(rng, channels, architecture, head):
+  """The MLP models' dense kernels are only transposed: torch_vae flattens NCHW pixels in
+  vampjax's (h, w, c) order (torch_vae.flat_pixels), so no map is reordered."""
+  config = tiny_config(architecture=architecture, mlp_hidden=(6, 5), **{"data.channels": channels})
+  model = build_model(config)
+  x = rng.uniform(size=(3, 32, 32, channels)).astype(np.float32)
+  params = model.init(jax.random.key(0), x, np.zeros((1, 3, model.noise_dim), np.float32))
+  weights = {name: np.asarray(value, np.float64) for name, value in
+             torch_layout.state_dict(params["params"], None).items()}
+  pixels = torch_layout.images(x.astype(np.float64))  # what the PyTorch model is given
+  h = gated_dense(pixels.transpose(0, 2, 3, 1).reshape(3, -1), weights, "encoder")
+  mu, _ = model.apply(params, x, method=model.encode)
+  np.testing.assert_allclose(linear(h, weights, head), mu, rtol=1e-4, atol=1e-5)
+
+
+MLP = {"decoder_bias_init": "zero", "likelihood": "bernoulli", "mlp_hidden": (6, 5)}
+
+
 @pytest.mark.parametrize("overrides", [{}, {"architecture": "resnet"},
-                                       {"prior": "standard", "likelihood": "bernoulli"}])
+                                       {"prior": "standard", "likelihood": "bernoulli"},
+                                       {"architecture": "gated_mlp", **MLP},
+                                       {"architecture": "hvae_mlp", "kl_samples": 2, **MLP}])
 def test_pytorch_model_on_copied_weights_gives_the_same_loss(overrides):
   pytest.importorskip("torch")  # an optional benchmark dependency; the tests above need none
   import vs_pytorch  # pylint: disable=import-outside-toplevel
