@@ -108,7 +108,7 @@ CPU = Budget(
         summary=(f"at most {PAPER_CPU_EPOCHS} epochs (the paper: up to 2000), KL warm-up over "
                  f"{PAPER_CPU_WARMUP_EPOCHS} epochs (the paper: 100) and early-stopping "
                  f"patience {PAPER_CPU_PATIENCE_EPOCHS} epoch (the paper: 50), shortened to "
-                 "fit both priors' training in ~45 minutes on a loaded 2-core machine; the "
+                 "fit every row's training in a few hours of a 2-core machine; the "
                  "test NLL with the paper's S = 5000 on the first "
                  f"{PAPER_CPU_NLL_EXAMPLES} test images (the paper: all 10 000, hours per "
                  "model here), −ELBO and active units on all 10 000; the paper's models, "
