@@ -195,7 +195,8 @@ def machine() -> dict[str, Any]:
           "python": platform.python_version(), "jax": jax.__version__,
           "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
           "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-          "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "")}
+          "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
+          "load_average_1min": os.getloadavg()[0]}
 
 
 def check() -> bool:
@@ -232,13 +233,41 @@ def main(_):
 
 
 def write(path: str, results: list[dict[str, Any]]) -> None:
+  """The results as JSON at `path`, and as a markdown table beside it (`.md`)."""
+  report = {"date": datetime.date.today().isoformat(), "machine": machine(),
+            "command": " ".join(["python", *sys.argv]),
+            "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps,
+            "note": "ratio = PyTorch step time / vampjax step time within each round; "
+                    "absolute times are noisy (a shared 2-core machine)",
+            "results": results}
   with open(path, "w") as f:
-    json.dump({"date": datetime.date.today().isoformat(), "machine": machine(),
-               "command": " ".join(["python", *sys.argv]),
-               "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps,
-               "note": "ratio = PyTorch step time / vampjax step time within each round; "
-                       "absolute times are noisy (a shared 2-core machine)",
-               "results": results}, f, indent=2)
+    json.dump(report, f, indent=2)
+  with open(os.path.splitext(path)[0] + ".md", "w") as f:
+    f.write(markdown(report))
+
+
+def markdown(report: dict[str, Any]) -> str:
+  """The ratios (median and range over rounds) per config, with when, where and how."""
+  m = report["machine"]
+  lines = [f"Measured {report['date']} on {m['cores']} cores of {m['cpu']}, JAX {m['jax']}, "
+           f"PyTorch {m['torch']} ({m['torch_threads']} threads), {report['rounds']} "
+           f"interleaved rounds of {report['steps_per_round']} steps, load average "
+           f"{m.get('load_average_1min', float('nan')):.1f} when written: "
+           f"`{report['command']}`", "",
+           "| config | K | PyTorch eager / vampjax | torch.compile / vampjax "
+           "| step medians (context): vampjax / eager / compile |", "|---|---|---|---|---|"]
+  for r in report["results"]:
+    cells = []
+    for name in ("eager", "compile"):
+      q = r["ratio"].get(name)
+      cells.append("—" if q is None else
+                   f"**{q['median']:.2f}×** ({q['min']:.2f}–{q['max']:.2f})")
+    steps = " / ".join(f"{r['step_s'][name]['median']:.3f}" for name in
+                       ("vampjax", "torch_eager", "torch_compile") if name in r["step_s"])
+    k = r["num_components"] or "—"
+    lines.append(f"| {r['config']} | {k} | {cells[0]} | {cells[1]} | {steps} s |")
+  return "\n".join(lines) + "\n"
+
 
 if __name__ == "__main__":
   xla_cpu.configure_process()  # as main.py runs
