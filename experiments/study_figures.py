@@ -138,11 +138,12 @@ def write(table: int, results: list[Any], out_dir: str) -> list[str]:
                              "Fig. 2: CelebA total loss", name(2, "celeba_loss")))
     paths.append(plot_curves(runs, [("KL share β·KL / loss", ("kl_share",))],
                              "Fig. 3: KL ratio", name(3, "kl_ratio")))
-  images = [(r, _model_images(r, COLUMNS)) for r in results if not r.row.extra]
+  # Table 1's extra rows (other likelihoods) are drawn too: one line of samples per row.
+  images = [(r, _model_images(r, COLUMNS)) for r in results if table == 1 or not r.row.extra]
   if table == 1:
     data_panel = [("MNIST test data", images[0][1]["data"])]
-    paths.append(plot_grids(data_panel + [(f"{r.row.label}: prior samples", im["samples"])
-                                          for r, im in images],
+    paths.append(plot_grids(data_panel + [(f"{r.row.label}: prior samples",
+                                           im["samples"][:COLUMNS]) for r, im in images],
                             "Fig. 4: MNIST data and samples", name(4, "mnist_samples")))
   else:  # CelebA's licence: its images are not copied into the repository, only model outputs
     paths.append(plot_grids([(f"{r.row.label}: reconstructions of the first {COLUMNS} test "

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from experiments import budgets, paper_report, reproduce, run, tables
-from experiments.report import claim_distance, closeness_section, command
+from experiments.report import claim_distance, claim_section, closeness_section, command
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_closest_setting_is_the_smallest_relative_gap_to_the_study():
       "vae_s01": (40, 0.0200), "vamp_s01": (40, 0.0190),
       "vae_bernoulli": (20, 0.0500), "vamp_bernoulli": (36, 0.0450)}
   results = [run.RowResult(row, None, 0, {"active_units": measured[row.key][0],
-                                          "lpips_alex": measured[row.key][1]}, {})
+                                          "lpips": measured[row.key][1]}, {})
              for row in table.rows]
   by_key = {r.row.key: r for r in results}
   expected_s03 = 2 / 40 + 0.0006 / 0.0394 + 4 / 40 + 0.0002 / 0.0372
@@ -126,3 +126,16 @@ def test_closest_setting_is_the_smallest_relative_gap_to_the_study():
   lines = closeness_section(list(table.claims), results)
   assert lines[-2] == f"Closest: **{setting_s03.statement}**"
   assert sum(line.startswith("| ") and "distance" not in line for line in lines) == 4
+
+
+def test_a_claim_between_two_collapsed_models_does_not_hold():
+  """Two models at 0 active units both decode the mean image: a lower LPIPS by noise alone
+  is not the claim holding."""
+  table = tables.TABLES[1]
+  measured = {"vae": (0, 0.28694), "vamp": (0, 0.28690)}
+  results = [run.RowResult(row, None, 0, {"active_units": measured[row.key][0],
+                                          "lpips": measured[row.key][1]}, {})
+             for row in table.rows if row.key in measured]
+  lines = claim_section(table.claims[0], results)
+  assert "**Our runs: not supported.**" in lines
+  assert sum("does not hold (both collapsed)" in line for line in lines) == 2
