@@ -57,6 +57,7 @@ flags.DEFINE_string("out", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 Step = Callable[[int], None]
 TERMS = ("loss", "reconstruction", "kl")
+PAUSE_S = 1.0
 
 
 def study_inputs(spec: str) -> tuple[Any, Any, Any, jax.Array]:
@@ -146,6 +147,10 @@ def torch_step(config, batch: jax.Array, compile_loss: bool) -> tuple[Step, floa
 
 
 def seconds_per_step(run: Step, steps: int) -> float:
+  """Seconds per step of `steps` steps, after a pause in which the other framework's worker
+  threads stop spinning (PyTorch's OpenMP threads spin-wait after each op, and a step
+  timed right after PyTorch's shares the cores with them)."""
+  time.sleep(PAUSE_S)
   start = time.perf_counter()
   run(steps)
   return (time.perf_counter() - start) / steps
