@@ -50,6 +50,7 @@ flags.DEFINE_list("configs", CONFIGS, "Config modules under configs/, each `name
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
 flags.DEFINE_integer("steps", 5, "Steps of each framework per round, after warm-up.")
 flags.DEFINE_integer("threads", None, "PyTorch's threads; default: one per core, as XLA:CPU.")
+flags.DEFINE_float("pause", 0.0, "Seconds idle before each timed segment.")
 flags.DEFINE_bool("compile", True, "Also time PyTorch's step under torch.compile.")
 flags.DEFINE_bool("check", False, "Only compare one loss and gradient norm on copied weights.")
 flags.DEFINE_float("tolerance", 1e-4, "--check: the largest relative difference accepted.")
@@ -57,7 +58,6 @@ flags.DEFINE_string("out", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 Step = Callable[[int], None]
 TERMS = ("loss", "reconstruction", "kl")
-PAUSE_S = 1.0
 
 
 def study_inputs(spec: str) -> tuple[Any, Any, Any, jax.Array]:
@@ -147,10 +147,12 @@ def torch_step(config, batch: jax.Array, compile_loss: bool) -> tuple[Step, floa
 
 
 def seconds_per_step(run: Step, steps: int) -> float:
-  """Seconds per step of `steps` steps, after a pause in which the other framework's worker
-  threads stop spinning (PyTorch's OpenMP threads spin-wait after each op, and a step
-  timed right after PyTorch's shares the cores with them)."""
-  time.sleep(PAUSE_S)
+  """Seconds per step of `steps` steps, after `--pause` seconds idle. A segment timed right
+  after PyTorch's can share the cores with its spinning OpenMP threads (with 3 steps,
+  mnist_vamp's ratio alternated 1.0 / 0.5 with the round order); a 1 s pause instead slowed
+  vampjax's segments by 1.5–2.4× while PyTorch's stayed (benchmarks/results/
+  vs_pytorch_cpu_pause1s.json). Longer segments (--steps) dilute both."""
+  time.sleep(FLAGS.pause)
   start = time.perf_counter()
   run(steps)
   return (time.perf_counter() - start) / steps
