@@ -1,6 +1,6 @@
 """Quick start: a VampPrior VAE on MNIST whose first run is worth looking at.
 
-About two minutes on 2 CPU cores when the machine is free. Not the study's literal
+About three minutes on 2 CPU cores when the machine is free. Not the study's literal
 objective (configs/mnist_vamp.py and mnist_vae.py keep ½Σ(x−x̂)², i.e. a Gaussian of
 σ = 1 without its constant, at β = 1): the same Gaussian likelihood, complete and with one
 learned σ starting at 0.1. At σ = 1 and β = 1 the information in z is not worth its KL at
