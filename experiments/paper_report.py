@@ -110,8 +110,9 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       f"Test NLL: importance sampling with S = {first['settings']['is_samples']} samples over "
       f"the first {first['is_examples']} test images; −ELBO and active units (Var_x E_q[z_d] > "
       f"{first['au_threshold']}) over {first['num_examples']} test images. Train wall time: "
-      "the last training session of each run (a run resumed after an interruption counts "
-      "only its last session).", "",
+      "the wall clock of the last training session of each run (a run resumed after an "
+      "interruption counts only its last session; time paused or shared with other runs "
+      "counts in full).", "",
       "## Against the published figures", "", NOT_QUOTED, "", *references_table(results), "",
       "## Verdict", "", *verdict(table, results), "",
       "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",
