@@ -58,7 +58,7 @@ def claim_line(claim: Claim, by_key: dict[str, RowResult]) -> str | None:
   left, right = (by_key[k].metrics.get("is_nll_nats") for k in (comp.left, comp.right))
   if left is None or right is None:
     return None
-  holds = left < right
+  holds = report.relation_holds(comp.relation, left, right)
   return (f"- **{claim.statement}: {'holds' if holds else 'does not hold'}** — "
           f"{by_key[comp.left].row.label} {left:.2f} vs {by_key[comp.right].row.label} "
           f"{right:.2f} nats ({'ahead' if holds else 'behind'} by {abs(right - left):.2f}).")

@@ -106,6 +106,11 @@ def budget_table(results: list[RowResult]) -> list[str]:
   return lines
 
 
+def relation_holds(relation: str, left: float, right: float) -> bool:
+  """Whether `left relation right` ("<" or ">") holds."""
+  return left < right if relation == "<" else left > right
+
+
 def claim_section(claim: Claim, results: list[RowResult]) -> list[str]:
   """Whether our numbers support a study claim, decided from the numbers."""
   by_key = {r.row.key: r for r in results}
@@ -116,7 +121,7 @@ def claim_section(claim: Claim, results: list[RowResult]) -> list[str]:
     ours = (left.metrics[comp.metric], right.metrics[comp.metric])
     both_collapsed = left.metrics["active_units"] == 0 == right.metrics["active_units"]
     # Two collapsed models both decode the mean image: what separates them is noise.
-    ok = not both_collapsed and (ours[0] < ours[1] if comp.relation == "<" else ours[0] > ours[1])
+    ok = not both_collapsed and relation_holds(comp.relation, *ours)
     held.append(ok)
     study = ((left.row.study_au[0], right.row.study_au[0]) if comp.metric == "active_units"
              else (left.row.study_lpips, right.row.study_lpips))

@@ -55,6 +55,7 @@ EXEMPLAR_RERUN = "Exemplar-VAE paper's reruns, dynamic MNIST"
 PAPER_HVAE = "the paper, HVAE-VampPrior (two-level), static MNIST"
 VAMP_REFERENCES = ((PAPER_TABLE, 85.57), (EXEMPLAR_RERUN, 82.43))
 
+
 def nll_claim(statement: str, better: str, worse: str) -> Claim:
   """`better` has the lower test NLL than `worse`."""
   return Claim(statement, (Comparison("is_nll_nats", better, "<", worse),))

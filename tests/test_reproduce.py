@@ -108,6 +108,14 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   assert os.path.getsize(os.path.join(results, paper_report.FIGURE)) < 200_000
 
 
+def measured_results(table: tables.Table, measured: dict[str, tuple[int, float]]
+                     ) -> list[run.RowResult]:
+  """Results of the table's rows in `measured` (key: (active units, LPIPS)), without runs."""
+  return [run.RowResult(row, None, 0, {"active_units": measured[row.key][0],
+                                       "lpips": measured[row.key][1]}, {})
+          for row in table.rows if row.key in measured]
+
+
 def test_closest_setting_is_the_smallest_relative_gap_to_the_study():
   """Table 1's settings ranked by Σ |ΔAU|/latent + |ΔLPIPS|/LPIPS_study, computed here by hand."""
   table = tables.TABLES[1]
@@ -116,9 +124,7 @@ def test_closest_setting_is_the_smallest_relative_gap_to_the_study():
       "vae_s03": (12, 0.0400), "vamp_s03": (30, 0.0370),
       "vae_s01": (40, 0.0200), "vamp_s01": (40, 0.0190),
       "vae_bernoulli": (20, 0.0500), "vamp_bernoulli": (36, 0.0450)}
-  results = [run.RowResult(row, None, 0, {"active_units": measured[row.key][0],
-                                          "lpips": measured[row.key][1]}, {})
-             for row in table.rows]
+  results = measured_results(table, measured)
   by_key = {r.row.key: r for r in results}
   expected_s03 = 2 / 40 + 0.0006 / 0.0394 + 4 / 40 + 0.0002 / 0.0372
   setting_s03 = next(c for c in table.claims if "σ = 0.3" in c.statement)
@@ -133,9 +139,7 @@ def test_a_claim_between_two_collapsed_models_does_not_hold():
   is not the claim holding."""
   table = tables.TABLES[1]
   measured = {"vae": (0, 0.28694), "vamp": (0, 0.28690)}
-  results = [run.RowResult(row, None, 0, {"active_units": measured[row.key][0],
-                                          "lpips": measured[row.key][1]}, {})
-             for row in table.rows if row.key in measured]
+  results = measured_results(table, measured)
   lines = claim_section(table.claims[0], results)
   assert "**Our runs: not supported.**" in lines
   assert sum("does not hold (both collapsed)" in line for line in lines) == 2
