@@ -239,28 +239,35 @@ def main(_):
       write(FLAGS.out, results)
 
 
-def write(path: str, results: list[dict[str, Any]]) -> None:
-  """The results as JSON at `path`, and as a markdown table beside it (`.md`)."""
+def write(path: str, results: list[dict[str, Any]],
+          to_markdown: Callable[[dict[str, Any]], str] | None = None) -> None:
+  """The results as JSON at `path` with when, where and how they were measured, and as
+  markdown beside it (`.md`, by `to_markdown`, default this script's table)."""
   report = {"date": datetime.date.today().isoformat(), "machine": machine(),
             "command": " ".join(["python", *sys.argv]),
             "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps,
-            "note": "ratio = PyTorch step time / vampjax step time within each round; "
+            "note": "ratio = PyTorch time / vampjax time within each round; "
                     "absolute times are noisy (a shared 2-core machine)",
             "results": results}
   with open(path, "w") as f:
     json.dump(report, f, indent=2)
   with open(os.path.splitext(path)[0] + ".md", "w") as f:
-    f.write(markdown(report))
+    f.write((to_markdown or markdown)(report))
+
+
+def header(report: dict[str, Any]) -> str:
+  """The markdown line saying when, where and how `report` was measured."""
+  m = report["machine"]
+  return (f"Measured {report['date']} on {m['cores']} cores of {m['cpu']}, JAX {m['jax']}, "
+          f"PyTorch {m['torch']} ({m['torch_threads']} threads), {report['rounds']} "
+          f"interleaved rounds of {report['steps_per_round']} steps, load average "
+          f"{m.get('load_average_1min', float('nan')):.1f} when written: "
+          f"`{report['command']}`")
 
 
 def markdown(report: dict[str, Any]) -> str:
   """The ratios (median and range over rounds) per config, with when, where and how."""
-  m = report["machine"]
-  lines = [f"Measured {report['date']} on {m['cores']} cores of {m['cpu']}, JAX {m['jax']}, "
-           f"PyTorch {m['torch']} ({m['torch_threads']} threads), {report['rounds']} "
-           f"interleaved rounds of {report['steps_per_round']} steps, load average "
-           f"{m.get('load_average_1min', float('nan')):.1f} when written: "
-           f"`{report['command']}`", "",
+  lines = [header(report), "",
            "| config | K | PyTorch eager / vampjax | torch.compile / vampjax "
            "| step medians (context): vampjax / eager / compile |", "|---|---|---|---|---|"]
   for r in report["results"]:

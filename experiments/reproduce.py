@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--rows", nargs="+", default=None,
                       help="only these rows (keys in tables.py), e.g. to train two in parallel "
                       "processes; the report is written only when every row is included")
+  parser.add_argument("--no-extras", action="store_true",
+                      help="leave out the rows marked extra (the smoke budget always does)")
   parser.add_argument("--train-only", action="store_true",
                       help="train (or resume) the rows, evaluate nothing, write no report")
   parser.add_argument("--workdir-root", default="runs/reproduce")

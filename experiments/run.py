@@ -175,12 +175,20 @@ class RowResult:
   train_log: dict[str, Any]
 
 
+def selected_rows(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
+                  ) -> list[Row]:
+  """The rows to run: those of `args.rows` (default all), less the extras where the budget
+  or `args.no_extras` leaves them out."""
+  extras = budget.extra_rows and not args.no_extras
+  return [row for row in table.rows if (extras or not row.extra)
+          and (not args.rows or row.key in args.rows)]
+
+
 def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
               ) -> list[RowResult]:
   """Trains and evaluates every row (or those of `args.rows`; with `args.train_only` none is
   evaluated); rows of one config share a run, evaluated in step order."""
-  rows = [row for row in table.rows if (budget.extra_rows or not row.extra)
-          and (not args.rows or row.key in args.rows)]
+  rows = selected_rows(table, budget, args)
   groups: dict[str, list[Row]] = {}
   for row in rows:
     groups.setdefault(row.run_name, []).append(row)

@@ -70,6 +70,19 @@ def test_commands_parse_with_main_flags(dirs: tuple[str, str]):
   config_validation.check_override_keys(keys)
 
 
+@pytest.mark.parametrize("flags, keys", [
+    ([], ["standard", "vamp", "vamp_normgrad", "hvae_standard", "hvae_vamp"]),
+    (["--no-extras"], ["standard", "vamp", "hvae_standard", "hvae_vamp"]),
+    (["--rows", "vamp", "vamp_normgrad"], ["vamp", "vamp_normgrad"]),
+    (["--rows", "vamp", "vamp_normgrad", "--no-extras"], ["vamp"])])
+def test_rows_selected_by_rows_and_no_extras(flags: list[str], keys: list[str]):
+  args = reproduce.parse_args(["--table", "paper", "--budget", "cpu", *flags])
+  rows = run.selected_rows(tables.TABLES["paper"], budgets.CPU, args)
+  assert [row.key for row in rows] == keys
+  smoke = run.selected_rows(tables.TABLES["paper"], budgets.SMOKE, args)
+  assert [row.key for row in smoke] == [key for key in keys if key != "vamp_normgrad"]
+
+
 def test_docs_list_every_budget_override():
   with open(os.path.join(reproduce.ROOT, "docs", "reproduce.md")) as f:
     doc = f.read()
