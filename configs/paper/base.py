@@ -4,7 +4,7 @@ jmtomczak/vae_vampprior experiment.py), shared by every configs/paper model.
 Where we differ from the original code:
 - Optimiser: plain Adam (optax). The original's AdamNormGrad divides each parameter's
   gradient by its L2 norm (+1e-7) before the Adam update: `--config.optimizer=adam_normgrad`
-  (experiments/results/cpu/optimizer_ab.md measures whether it matters).
+  (the paper table's extra row `vamp_normgrad` measures whether it matters).
 - Encoder log σ²: bounded smoothly to (−6, 2) by a shifted sigmoid; the original clips it
   with a hardtanh(−6, 2), whose gradient is zero outside the range.
 - Pseudo-inputs: stored as logits and mapped to (0, 1) by a sigmoid; the original stores the
