@@ -92,11 +92,14 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
                  out_dir: str) -> str:
   os.makedirs(out_dir, exist_ok=True)
   family = budget.family(table.family)
+  warmup = results[0].plan.config.kl_warmup_epochs
   figure = study_figures.plot_curves(
-      results, [("10 000 mnist_binary validation images", ("loss",))],
+      results, [("10 000 mnist_binary validation images", ("loss",)),
+                (f"the same, after the KL warm-up (epoch {warmup:g} on)", ("loss",))],
       "Validation −ELBO (β = 1, nats) per epoch",
-      os.path.join(out_dir, FIGURE), split="validation")
+      os.path.join(out_dir, FIGURE), split="validation", from_epoch=(0.0, warmup))
   first = results[0].metrics
+  total = len(results[0].plan.dataset.test)
   lines = [
       *report.header(f"{table.title} — budget `{budget.name}`", "of ours below"),
       "- **Data:** mnist_binary: MNIST dynamically binarized for training (50 000 images), the "
@@ -108,8 +111,9 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "stopping, and the test set scored with the best validation checkpoint.", "",
       "## Results", "", *results_table(results), "",
       f"Test NLL: importance sampling with S = {first['settings']['is_samples']} samples over "
-      f"the first {first['is_examples']} test images; −ELBO and active units (Var_x E_q[z_d] > "
-      f"{first['au_threshold']}) over {first['num_examples']} test images. Train wall time: "
+      f"{report.test_images(first['is_examples'], total)}; −ELBO and active units "
+      f"(Var_x E_q[z_d] > {first['au_threshold']}) over "
+      f"{report.test_images(first['num_examples'], total)}. Train wall time: "
       "the wall clock of the last training session of each run (a run resumed after an "
       "interruption counts only its last session; time paused or shared with other runs "
       "counts in full).", "",

@@ -169,13 +169,20 @@ def closeness_section(claims: list[Claim], results: list[RowResult]) -> list[str
   return lines + ["", f"Closest: **{best.statement}**", ""]
 
 
+def test_images(count: int, total: int) -> str:
+  """How many test images a metric saw: 'all N test images' or 'the first n test images'."""
+  return f"all {total} test images" if count >= total else f"the first {count} test images"
+
+
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
                  out_dir: str, figures: list[str]) -> str:
   data_name = results[0].plan.config.data.name
   first = results[0].metrics
-  is_note = (f"IS-NLL: S = {first['settings']['is_samples']} importance samples over the first "
-             f"{first.get('is_examples')} test images (the study's S = 5000 only on the full "
-             "budget)." if first["settings"]["is_samples"] > 0 else "IS-NLL: not computed.")
+  total = len(results[0].plan.dataset.test)
+  is_note = (f"IS-NLL: S = {first['settings']['is_samples']} importance samples over "
+             f"{test_images(first.get('is_examples'), total)} (the study's S = 5000 only on "
+             "the full budget)." if first["settings"]["is_samples"] > 0
+             else "IS-NLL: not computed.")
   runs = {r.plan.workdir: r for r in results}.values()
   total_train = sum(r.train_log["train_seconds"] for r in runs)
   total_eval = sum(r.metrics["eval_seconds"] for r in results)
@@ -190,7 +197,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "Gaussian of fixed σ, the same gradients as β = σ² on the study's term, or Bernoulli).",
       "",
       "## Results", "", *results_table(results), "",
-      f"Metrics over the first {first['num_examples']} test images: active units (Var_x E_q[z_d] "
+      f"Metrics over {test_images(first['num_examples'], total)}: active units (Var_x E_q[z_d] "
       f"> {first['au_threshold']}), LPIPS (alex is the study-comparison backbone), PSNR/SSIM of "
       "the posterior-mean reconstructions, test KL, −ELBO with the Gaussian's ½·log 2π per "
       f"pixel. {is_note}", "",

@@ -60,14 +60,15 @@ def _curves(result: Any, split: str) -> list[dict[str, float]]:
 
 
 def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], title: str,
-                path: str, split: str = "train") -> str:
+                path: str, split: str = "train", from_epoch: tuple[float, ...] = ()) -> str:
   """One panel per (title, metrics) of `split`'s lines over epochs, one colour per run, one
-  style per metric."""
+  style per metric; panel i starts at epoch from_epoch[i] (default: the first record)."""
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), dpi=DPI,
                            squeeze=False)
-  for ax, (panel, names) in zip(axes[0], panels):
+  starts = list(from_epoch) + [0.0] * (len(panels) - len(from_epoch))
+  for ax, (panel, names), start in zip(axes[0], panels, starts):
     for i, result in enumerate(results):
-      records = _curves(result, split)
+      records = [r for r in _curves(result, split) if _epochs(r["step"], result) >= start]
       x = [_epochs(r["step"], result) for r in records]
       for style, name in zip(("-", "--", ":"), names):
         label = result.row.label + (f" ({name})" if len(names) > 1 else "")
