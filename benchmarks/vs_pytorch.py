@@ -203,6 +203,7 @@ def machine() -> dict[str, Any]:
           "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
           "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
           "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
+          "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
           "load_average_1min": os.getloadavg()[0]}
 
 
