@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -78,8 +77,8 @@ def jax_layer(layer: dict[str, Any]) -> Callable[[], Any]:
   rng = np.random.default_rng(0)
   u = jax.numpy.asarray(rng.standard_normal(layer["input"]), jax.numpy.float32)
   kernel = jax.numpy.asarray(rng.standard_normal(layer["kernel"]), jax.numpy.float32)
-  y, _ = jax.vjp(conv, u, kernel)
-  g = jax.numpy.asarray(rng.standard_normal(y.shape), jax.numpy.float32)
+  g = jax.numpy.asarray(rng.standard_normal(jax.eval_shape(conv, u, kernel).shape),
+                        jax.numpy.float32)
 
   @jax.jit
   def forward_backward(u, kernel, g):
@@ -146,28 +145,33 @@ def benchmark(spec: str) -> dict[str, Any]:
           "step_torch_over_jax": vs_pytorch.ratio_summary(step_s["torch"], step_s["jax"])}
 
 
+def config_section(result: dict[str, Any]) -> list[str]:
+  """One config's markdown: its whole steps and summed convs, then a table of its layers."""
+  conv, step = result["convs_torch_over_jax"], result["step_torch_over_jax"]
+  lines = [f"### {result['config']}", "",
+           f"Whole train step: vampjax {result['step_s']['jax']:.3f} s, PyTorch eager "
+           f"{result['step_s']['torch']:.3f} s (PyTorch / vampjax {step['median']:.2f}×, "
+           f"{step['min']:.2f}–{step['max']:.2f}). Its convs, forward and backward, "
+           f"summed: vampjax {result['convs_s']['jax']:.3f} s, PyTorch "
+           f"{result['convs_s']['torch']:.3f} s ({conv['median']:.2f}×, "
+           f"{conv['min']:.2f}–{conv['max']:.2f}).", "",
+           "| layer | input (NHWC) | kernel | vampjax ms | PyTorch ms | PyTorch / vampjax |",
+           "|---|---|---|---|---|---|"]
+  for layer in result["layers"]:
+    r = layer["torch_over_jax"]
+    lines.append(f"| {layer['name']} | {'×'.join(map(str, layer['input']))} | "
+                 f"{'×'.join(map(str, layer['kernel']))} | {layer['ms']['jax']:.1f} | "
+                 f"{layer['ms']['torch']:.1f} | {r['median']:.2f}× "
+                 f"({r['min']:.2f}–{r['max']:.2f}) |")
+  return lines + [""]
+
+
 def markdown(report: dict[str, Any]) -> str:
-  """Per config: the whole steps and their summed convs, then a table of the layers."""
+  """When, where and how, then each config's section."""
   lines = [vs_pytorch.header(report) + " (a round times each layer `--steps` times, then "
            "`--steps` whole train steps)", ""]
   for result in report["results"]:
-    conv, step = result["convs_torch_over_jax"], result["step_torch_over_jax"]
-    lines += [f"### {result['config']}", "",
-              f"Whole train step: vampjax {result['step_s']['jax']:.3f} s, PyTorch eager "
-              f"{result['step_s']['torch']:.3f} s (PyTorch / vampjax {step['median']:.2f}×, "
-              f"{step['min']:.2f}–{step['max']:.2f}). Its convs, forward and backward, "
-              f"summed: vampjax {result['convs_s']['jax']:.3f} s, PyTorch "
-              f"{result['convs_s']['torch']:.3f} s ({conv['median']:.2f}×, "
-              f"{conv['min']:.2f}–{conv['max']:.2f}).", "",
-              "| layer | input (NHWC) | kernel | vampjax ms | PyTorch ms | PyTorch / vampjax |",
-              "|---|---|---|---|---|---|"]
-    for layer in result["layers"]:
-      r = layer["torch_over_jax"]
-      lines.append(f"| {layer['name']} | {'×'.join(map(str, layer['input']))} | "
-                   f"{'×'.join(map(str, layer['kernel']))} | {layer['ms']['jax']:.1f} | "
-                   f"{layer['ms']['torch']:.1f} | {r['median']:.2f}× "
-                   f"({r['min']:.2f}–{r['max']:.2f}) |")
-    lines.append("")
+    lines += config_section(result)
   return "\n".join(lines)
 
 
@@ -179,10 +183,10 @@ def main(_):
   results = []
   for spec in FLAGS.configs:
     results.append(benchmark(spec))
-    out = FLAGS.out or os.path.join(tempfile.mkdtemp(), "conv_vs_pytorch.json")
-    vs_pytorch.write(out, results, markdown)  # after every config: keeps what it measured
-    with open(os.path.splitext(out)[0] + ".md") as f:
-      print(f.read().split("\n### ")[-1], flush=True)
+    print("\n".join(config_section(results[-1])), flush=True)
+    if FLAGS.out:  # after every config: a long run cut short keeps what it measured
+      vs_pytorch.write(FLAGS.out, results, markdown)
+
 
 if __name__ == "__main__":
   xla_cpu.configure_process()  # as main.py runs
