@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import platform
 import resource
 import sys
 import time
@@ -84,6 +85,13 @@ def model_flops(fn: Callable[..., Any], *args) -> float:
   cpu_args = jax.device_put(args, jax.devices("cpu")[0])
   with reference_convs():
     return float(jax.jit(fn).lower(*cpu_args).compile().cost_analysis()["flops"])
+
+
+def cpu_name() -> str:
+  """The CPU's model name (platform.processor() is empty on Linux)."""
+  with open("/proc/cpuinfo") as f:
+    models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+  return models[0] if models else platform.processor()
 
 
 def peak_rss_mb() -> float:

@@ -69,7 +69,7 @@ def benchmark(name: str, steps: int) -> dict:
           "prior": config.prior, "num_components": config.num_components,
           "architecture": config.architecture, "grad_accum_steps": config.grad_accum_steps,
           "convs": "reference" if FLAGS.reference_convs else "fast_convs", "dtype": config.dtype,
-          "compile_s": compile_s,
+          "compile_s": compile_s, "step_s": times,
           **measure.spread(times, "step"),
           "images_per_s": config.batch_size / median, "gflop_per_step": flops / 1e9,
           "executed_gflop_per_step": executed_flops / 1e9,
@@ -97,6 +97,7 @@ def main(_):
     with open(FLAGS.out, "w") as f:
       json.dump({"matmul_peak_gflops": peak, "matmul_gflops": peaks,
                  "device": str(jax.devices()[0]),
+                 "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
                  "results": results}, f, indent=2)
 
 

@@ -3,13 +3,18 @@
   pip install torch==2.13.0   # optional: only this benchmark uses PyTorch (the CPU build)
   python benchmarks/vs_pytorch.py --out=benchmarks/results/vs_pytorch_cpu.json
   python benchmarks/vs_pytorch.py --check   # same weights: do the losses agree?
+  python benchmarks/vs_pytorch.py --processes   # each framework in a fresh process
 
 Machines of one kind differ by about 2× and a shared machine drifts within minutes, so
 absolute times from different runs do not compare. Here each round times `--steps` steps
 of vampjax, PyTorch eager and PyTorch under torch.compile back to back (the order
 reversed every other round) in one process, with the same number of threads, and the
 ratio PyTorch / vampjax is taken within the round: its median and spread over the rounds
-are the figure; the absolute times are context. The PyTorch model (benchmarks/torch_vae.py)
+are the figure; the absolute times are context. With `--processes` each framework's
+segment runs instead in a fresh process of its own (started, compiled and warmed up, then
+its `--steps` steps timed one by one), so neither framework's threads, allocator or caches
+are left over from the other's; the processes of a round follow one another, in the same
+alternating order. The PyTorch model (benchmarks/torch_vae.py)
 has the same networks, batch, K, latent size, likelihood and Adam. A config is
 `name` or `name:K` (K overrides num_components).
 """
@@ -20,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from typing import Any, Callable
@@ -52,6 +58,9 @@ flags.DEFINE_integer("steps", 5, "Steps of each framework per round, after warm-
 flags.DEFINE_integer("threads", None, "PyTorch's threads; default: one per core, as XLA:CPU.")
 flags.DEFINE_float("pause", 0.0, "Seconds idle before each timed segment.")
 flags.DEFINE_bool("compile", True, "Also time PyTorch's step under torch.compile.")
+flags.DEFINE_bool("processes", False, "Time each framework in a fresh process of its own.")
+flags.DEFINE_enum("worker", None, ["vampjax", "torch_eager", "torch_compile"],
+                  "Internal (--processes): time this framework's steps, print them as JSON.")
 flags.DEFINE_bool("check", False, "Only compare one loss and gradient norm on copied weights.")
 flags.DEFINE_float("tolerance", 1e-4, "--check: the largest relative difference accepted.")
 flags.DEFINE_string("out", None, "Write the results as JSON here.")
@@ -164,24 +173,84 @@ def ratio_summary(numerator: list[float], denominator: list[float]) -> dict[str,
           "per_round": ratios}
 
 
-def benchmark(spec: str) -> dict[str, Any]:
-  """Interleaved rounds of every framework's step on one config."""
-  config, _, state, batch = study_inputs(spec)
-  runs, first = {}, {}
-  runs["vampjax"], first["vampjax"] = vampjax_step(config, state, batch)
-  runs["torch_eager"], first["torch_eager"] = torch_step(config, batch, False)
-  errors = {}
-  if FLAGS.compile:
+def framework_step(name: str, config, state: Any, batch: jax.Array) -> tuple[Step, float]:
+  """run(n) and the first call's seconds of one framework's step."""
+  if name == "vampjax":
+    return vampjax_step(config, state, batch)
+  return torch_step(config, batch, compile_loss=name == "torch_compile")
+
+
+def frameworks() -> list[str]:
+  return ["vampjax", "torch_eager"] + (["torch_compile"] if FLAGS.compile else [])
+
+
+def in_one_process(config, state: Any, batch: jax.Array
+                   ) -> tuple[dict[str, list[float]], dict[str, float], dict[str, str]]:
+  """Every framework's step built in this process, then timed in interleaved rounds:
+  (seconds per step of each round, first-call seconds, errors) by framework."""
+  runs, first, errors = {}, {}, {}
+  for name in frameworks():
     try:
-      runs["torch_compile"], first["torch_compile"] = torch_step(config, batch, True)
-    except Exception as e:  # pylint: disable=broad-except
-      errors["torch_compile"] = f"{type(e).__name__}: {e}"[:500]
+      runs[name], first[name] = framework_step(name, config, state, batch)
+    except Exception as e:  # pylint: disable=broad-except  (torch.compile may not work)
+      if name == "vampjax":
+        raise
+      errors[name] = f"{type(e).__name__}: {e}"[:500]
   for run in runs.values():
     run(2)  # warm-up
   times = {name: [] for name in runs}
   for i in range(FLAGS.rounds):
     for name in (list(runs) if i % 2 == 0 else reversed(list(runs))):
       times[name].append(seconds_per_step(runs[name], FLAGS.steps))
+  return times, first, errors
+
+
+def worker(spec: str) -> dict[str, Any]:
+  """--worker: this process's framework on `spec`, warmed up, then `--steps` steps timed
+  one by one."""
+  xla_cpu.use_compilation_cache()  # later rounds' processes skip the compile
+  config, _, state, batch = study_inputs(spec)
+  run, first_s = framework_step(FLAGS.worker, config, state, batch)
+  run(2)
+  return {"first_call_s": first_s,
+          "step_s": [seconds_per_step(run, 1) for _ in range(FLAGS.steps)]}
+
+
+def in_own_processes(spec: str) -> tuple[dict[str, list[float]], dict[str, float],
+                                         dict[str, str], dict[str, list[list[float]]]]:
+  """As in_one_process, each framework's segment in a fresh process (--worker); a round's
+  figure is the median of its steps. Also returns every step's seconds, by framework."""
+  names = frameworks()
+  times, first, errors = {name: [] for name in names}, {}, {}
+  steps = {name: [] for name in names}
+  for i in range(FLAGS.rounds):
+    for name in (names if i % 2 == 0 else reversed(names)):
+      if name in errors:
+        continue
+      argv = [sys.executable, os.path.abspath(__file__), f"--worker={name}",
+              f"--configs={spec}", f"--steps={FLAGS.steps}", f"--pause={FLAGS.pause}",
+              f"--threads={FLAGS.threads or os.cpu_count()}"]
+      done = subprocess.run(argv, capture_output=True, text=True, check=False)
+      if done.returncode:
+        if name == "vampjax":
+          raise RuntimeError(done.stderr[-2000:])
+        errors[name] = done.stderr.strip().splitlines()[-1][:500]
+        continue
+      r = json.loads(done.stdout.strip().splitlines()[-1])
+      first.setdefault(name, r["first_call_s"])
+      times[name].append(float(np.median(r["step_s"])))
+      steps[name].append(r["step_s"])
+  times = {name: t for name, t in times.items() if t}
+  return times, first, errors, steps
+
+
+def benchmark(spec: str) -> dict[str, Any]:
+  """Interleaved rounds of every framework's step on one config."""
+  config, _, state, batch = study_inputs(spec)
+  if FLAGS.processes:
+    times, first, errors, steps = in_own_processes(spec)
+  else:
+    (times, first, errors), steps = in_one_process(config, state, batch), None
   result = {"config": spec, "batch_size": config.batch_size,
             "image": [config.data.image_size] * 2 + [config.data.channels],
             "architecture": config.architecture, "prior": config.prior,
@@ -190,15 +259,15 @@ def benchmark(spec: str) -> dict[str, Any]:
             "first_call_s": first, "errors": errors,
             "step_s": {name: {"median": float(np.median(t)), "per_round": t}
                        for name, t in times.items()}}
+  if steps:
+    result["every_step_s"] = steps
   result["ratio"] = {name.removeprefix("torch_"): ratio_summary(times[name], times["vampjax"])
-                     for name in runs if name != "vampjax"}
+                     for name in times if name != "vampjax"}
   return result
 
 
 def machine() -> dict[str, Any]:
-  with open("/proc/cpuinfo") as f:
-    models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-  return {"cpu": models[0] if models else platform.processor(), "cores": os.cpu_count(),
+  return {"cpu": measure.cpu_name(), "cores": os.cpu_count(),
           "python": platform.python_version(), "jax": jax.__version__,
           "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
           "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
@@ -223,6 +292,9 @@ def main(_):
     print(f"PyTorch is not installed; this optional benchmark needs it: {INSTALL}")
     return
   torch.set_num_threads(FLAGS.threads or os.cpu_count())
+  if FLAGS.worker:
+    print(json.dumps(worker(FLAGS.configs[0])))
+    return
   if FLAGS.check:
     if not check():
       print(f"The losses differ by more than --tolerance={FLAGS.tolerance}.")
@@ -247,6 +319,7 @@ def write(path: str, results: list[dict[str, Any]],
   report = {"date": datetime.date.today().isoformat(), "machine": machine(),
             "command": " ".join(["python", *sys.argv]),
             "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps,
+            "processes": FLAGS.processes,
             "note": "ratio = PyTorch time / vampjax time within each round; "
                     "absolute times are noisy (a shared 2-core machine)",
             "results": results}
@@ -259,9 +332,12 @@ def write(path: str, results: list[dict[str, Any]],
 def header(report: dict[str, Any]) -> str:
   """The markdown line saying when, where and how `report` was measured."""
   m = report["machine"]
+  processes = (" (each framework's steps in a fresh process, the round's figure their "
+               "median)" if report.get("processes") else "")
   return (f"Measured {report['date']} on {m['cores']} cores of {m['cpu']}, JAX {m['jax']}, "
           f"PyTorch {m['torch']} ({m['torch_threads']} threads), {report['rounds']} "
-          f"interleaved rounds of {report['steps_per_round']} steps, load average "
+          f"interleaved rounds of {report['steps_per_round']} steps"
+          f"{processes}, load average "
           f"{m.get('load_average_1min', float('nan')):.1f} when written: "
           f"`{report['command']}`")
 
