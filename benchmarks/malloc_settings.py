@@ -67,19 +67,17 @@ def summary(times: list[list[float]]) -> dict[str, Any]:
 
 
 def benchmark(spec: str) -> dict[str, Any]:
-  names = list(SETTINGS)
-  times = {name: [] for name in names}
-  for i in range(FLAGS.rounds):
-    for name in (names if i % 2 == 0 else reversed(names)):
-      times[name].append(step_times(spec, SETTINGS[name]))
+  times = {name: [] for name in SETTINGS}
+  for name in measure.interleaved(list(SETTINGS), FLAGS.rounds):
+    times[name].append(step_times(spec, SETTINGS[name]))
   return {"config": spec, "settings": {name: {"GLIBC_TUNABLES": SETTINGS[name],
                                               **summary(t)} for name, t in times.items()}}
 
 
 def markdown(report: dict[str, Any]) -> str:
   lines = [f"Measured {report['date']} on {report['cores']} cores of {report['cpu']}, "
-           f"{report['rounds']} rounds of {report['steps_per_round']} steps per setting, each in a fresh process: "
-           f"`{report['command']}`", "",
+           f"{report['rounds']} rounds of {report['steps_per_round']} steps per setting, "
+           f"each in a fresh process: `{report['command']}`", "",
            "| config | malloc setting | step median | mean | slowest | round medians |",
            "|---|---|---|---|---|---|"]
   for r in report["results"]:
@@ -103,13 +101,10 @@ def main(_):
 
 def write(path: str, results: list[dict[str, Any]]) -> None:
   """The results as JSON at `path`, with when, where and how, and as markdown beside it."""
-  report = {"date": datetime.date.today().isoformat(), "cpu": measure.cpu_name(), "cores": os.cpu_count(),
-            "command": " ".join(["python", *sys.argv]), "rounds": FLAGS.rounds,
-            "steps_per_round": FLAGS.steps, "results": results}
-  with open(path, "w") as f:
-    json.dump(report, f, indent=2)
-  with open(os.path.splitext(path)[0] + ".md", "w") as f:
-    f.write(markdown(report))
+  report = {"date": datetime.date.today().isoformat(), "cpu": measure.cpu_name(),
+            "cores": os.cpu_count(), "command": " ".join(["python", *sys.argv]),
+            "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps, "results": results}
+  measure.write_report(path, report, markdown)
 
 
 if __name__ == "__main__":

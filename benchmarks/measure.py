@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import platform
 import resource
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import numpy as np
@@ -42,6 +43,22 @@ def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
   """Median seconds of `repeats` calls of fn, after one untimed call (compile, warm-up)."""
   timed(fn)
   return float(np.median([timed(fn)[1] for _ in range(repeats)]))
+
+
+def interleaved(names: list[str], rounds: int) -> Iterator[str]:
+  """`names` once per round, the order reversed every other round (so that no one is
+  always timed first, or always right after the same other)."""
+  for i in range(rounds):
+    yield from (names if i % 2 == 0 else reversed(names))
+
+
+def write_report(path: str, report: dict[str, Any],
+                 to_markdown: Callable[[dict[str, Any]], str]) -> None:
+  """`report` as JSON at `path` and as markdown (`to_markdown`) beside it, `.md`."""
+  with open(path, "w") as f:
+    json.dump(report, f, indent=2)
+  with open(os.path.splitext(path)[0] + ".md", "w") as f:
+    f.write(to_markdown(report))
 
 
 def spread(seconds: list[float], prefix: str) -> dict[str, float]:
@@ -99,12 +116,10 @@ def peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def study_step_inputs(name: str, num_components: int | None = None,
-                      grad_accum_steps: int | None = None,
-                      dtype: str | None = None) -> tuple[Any, VAE, Any, jax.Array]:
-  """(config, model, fresh train state, uniform-noise batch) of configs/<name>.py at its real sizes,
-  K, the micro-batches and the compute dtype overridden where given; the cost does not
-  depend on the data."""
+def study_config(name: str, num_components: int | None = None,
+                 grad_accum_steps: int | None = None, dtype: str | None = None) -> Any:
+  """configs/<name>.py at its real sizes, K, the micro-batches and the compute dtype
+  overridden where given, initialised without data (the cost does not depend on it)."""
   config = importlib.import_module(f"configs.{name}").get_config()
   if dtype:
     config.dtype = dtype
@@ -114,6 +129,14 @@ def study_step_inputs(name: str, num_components: int | None = None,
     config.grad_accum_steps = grad_accum_steps
   config.pseudo_init = "random"  # shapes and cost are the same as with the data inits
   config.decoder_bias_init = "zero"
+  return config
+
+
+def study_step_inputs(name: str, num_components: int | None = None,
+                      grad_accum_steps: int | None = None,
+                      dtype: str | None = None) -> tuple[Any, VAE, Any, jax.Array]:
+  """(config, model, fresh train state, uniform-noise batch) of `study_config`."""
+  config = study_config(name, num_components, grad_accum_steps, dtype)
   size, channels = config.data.image_size, config.data.channels
   batch = np.random.default_rng(0).uniform(size=(config.batch_size, size, size, channels))
   model = build_model(config)

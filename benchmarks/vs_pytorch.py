@@ -75,6 +75,12 @@ def study_inputs(spec: str) -> tuple[Any, Any, Any, jax.Array]:
   return measure.study_step_inputs(name, int(k) if k else None)
 
 
+def study_config(spec: str) -> Any:
+  """measure.study_config of `name` or `name:K`."""
+  name, _, k = spec.partition(":")
+  return measure.study_config(name, int(k) if k else None)
+
+
 def map_shape(config) -> tuple[int, int, int] | None:
   """The feature map between the encoder's convs and its dense heads; None for the MLP
   models, which have none."""
@@ -192,16 +198,15 @@ def in_one_process(config, state: Any, batch: jax.Array
   for name in frameworks():
     try:
       runs[name], first[name] = framework_step(name, config, state, batch)
-    except Exception as e:  # pylint: disable=broad-except  (torch.compile may not work)
-      if name == "vampjax":
+    except Exception as e:  # pylint: disable=broad-except
+      if name != "torch_compile":  # the one that may not work on a model
         raise
       errors[name] = f"{type(e).__name__}: {e}"[:500]
   for run in runs.values():
     run(2)  # warm-up
   times = {name: [] for name in runs}
-  for i in range(FLAGS.rounds):
-    for name in (list(runs) if i % 2 == 0 else reversed(list(runs))):
-      times[name].append(seconds_per_step(runs[name], FLAGS.steps))
+  for name in measure.interleaved(list(runs), FLAGS.rounds):
+    times[name].append(seconds_per_step(runs[name], FLAGS.steps))
   return times, first, errors
 
 
@@ -216,41 +221,39 @@ def worker(spec: str) -> dict[str, Any]:
           "step_s": [seconds_per_step(run, 1) for _ in range(FLAGS.steps)]}
 
 
-def in_own_processes(spec: str) -> tuple[dict[str, list[float]], dict[str, float],
-                                         dict[str, str], dict[str, list[list[float]]]]:
-  """As in_one_process, each framework's segment in a fresh process (--worker); a round's
-  figure is the median of its steps. Also returns every step's seconds, by framework."""
-  names = frameworks()
-  times, first, errors = {name: [] for name in names}, {}, {}
-  steps = {name: [] for name in names}
-  for i in range(FLAGS.rounds):
-    for name in (names if i % 2 == 0 else reversed(names)):
-      if name in errors:
-        continue
-      argv = [sys.executable, os.path.abspath(__file__), f"--worker={name}",
-              f"--configs={spec}", f"--steps={FLAGS.steps}", f"--pause={FLAGS.pause}",
-              f"--threads={FLAGS.threads or os.cpu_count()}"]
-      done = subprocess.run(argv, capture_output=True, text=True, check=False)
-      if done.returncode:
-        if name == "vampjax":
-          raise RuntimeError(done.stderr[-2000:])
-        errors[name] = done.stderr.strip().splitlines()[-1][:500]
-        continue
-      r = json.loads(done.stdout.strip().splitlines()[-1])
-      first.setdefault(name, r["first_call_s"])
-      times[name].append(float(np.median(r["step_s"])))
-      steps[name].append(r["step_s"])
-  times = {name: t for name, t in times.items() if t}
-  return times, first, errors, steps
+def in_own_processes(spec: str) -> tuple[dict[str, list[list[float]]], dict[str, float],
+                                         dict[str, str]]:
+  """As in_one_process, each framework's segment in a fresh process (--worker), but with
+  every step's seconds of each round."""
+  steps, first, errors = {}, {}, {}
+  for name in measure.interleaved(frameworks(), FLAGS.rounds):
+    if name in errors:
+      continue
+    argv = [sys.executable, os.path.abspath(__file__), f"--worker={name}",
+            f"--configs={spec}", f"--steps={FLAGS.steps}", f"--pause={FLAGS.pause}",
+            f"--threads={FLAGS.threads or os.cpu_count()}"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode:
+      if name != "torch_compile":  # the one that may not work on a model
+        raise RuntimeError(done.stderr[-2000:])
+      errors[name] = done.stderr.strip().splitlines()[-1][:500]
+      continue
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    first.setdefault(name, r["first_call_s"])
+    steps.setdefault(name, []).append(r["step_s"])
+  return steps, first, errors
 
 
 def benchmark(spec: str) -> dict[str, Any]:
   """Interleaved rounds of every framework's step on one config."""
-  config, _, state, batch = study_inputs(spec)
+  steps = None
   if FLAGS.processes:
-    times, first, errors, steps = in_own_processes(spec)
+    config = study_config(spec)
+    steps, first, errors = in_own_processes(spec)
+    times = {name: [float(np.median(s)) for s in rounds] for name, rounds in steps.items()}
   else:
-    (times, first, errors), steps = in_one_process(config, state, batch), None
+    config, _, state, batch = study_inputs(spec)
+    times, first, errors = in_one_process(config, state, batch)
   result = {"config": spec, "batch_size": config.batch_size,
             "image": [config.data.image_size] * 2 + [config.data.channels],
             "architecture": config.architecture, "prior": config.prior,
@@ -323,10 +326,7 @@ def write(path: str, results: list[dict[str, Any]],
             "note": "ratio = PyTorch time / vampjax time within each round; "
                     "absolute times are noisy (a shared 2-core machine)",
             "results": results}
-  with open(path, "w") as f:
-    json.dump(report, f, indent=2)
-  with open(os.path.splitext(path)[0] + ".md", "w") as f:
-    f.write((to_markdown or markdown)(report))
+  measure.write_report(path, report, to_markdown or markdown)
 
 
 def header(report: dict[str, Any]) -> str:
