@@ -24,8 +24,9 @@ def _epochs(result: RowResult, step: int) -> float:
 
 def results_table(results: list[RowResult]) -> list[str]:
   lines = ["| model | test NLL (nats) | −ELBO (nats) | active units | epochs trained "
-           "| best epoch (evaluated) | train wall time | eval wall time |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| best epoch (evaluated) | epoch time (median) | time in train steps "
+           "| eval wall time |",
+           "|---|---|---|---|---|---|---|---|---|"]
   for r in results:
     m, log = r.metrics, r.train_log
     stopped = " (early stop)" if log.get("stopped_early") else ""
@@ -35,7 +36,8 @@ def results_table(results: list[RowResult]) -> list[str]:
         f"| {_epochs(r, log.get('steps', r.plan.total_steps)):.0f}{stopped} "
         f"| {_epochs(r, r.step):.0f} (step {r.step}, "
         f"{'best validation' if m['settings'].get('best') else 'last'} checkpoint) "
-        f"| {log['train_seconds'] / 60:.1f} min | {m['eval_seconds'] / 60:.1f} min |")
+        f"| {log['epoch_seconds']:.1f} s | {report.duration(log['step_seconds'])} "
+        f"| {report.duration(m['eval_seconds'])} |")
   return lines
 
 
@@ -113,10 +115,11 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       f"Test NLL: importance sampling with S = {first['settings']['is_samples']} samples over "
       f"{report.test_images(first['is_examples'], total)}; −ELBO and active units "
       f"(Var_x E_q[z_d] > {first['au_threshold']}) over "
-      f"{report.test_images(first['num_examples'], total)}. Train wall time: "
-      "the wall clock of the last training session of each run (a run resumed after an "
-      "interruption counts only its last session; time paused or shared with other runs "
-      "counts in full).", "",
+      f"{report.test_images(first['num_examples'], total)}. Epoch time: "
+      f"{results[0].plan.train_size} images at the median images/s of the run's logged "
+      "training intervals (validation passes left out). Time in train steps: those intervals "
+      "summed over every session of the run (time paused or shared with other runs counts in "
+      "full).", "", *report.rows_left_out(table, results),
       "## Against the published figures", "", NOT_QUOTED, "", *references_table(results), "",
       "## Verdict", "", *verdict(table, results), "",
       "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",

@@ -66,6 +66,13 @@ def header(title: str, ours: str) -> list[str]:
           f"every number {ours} comes from the runs, none is typed by hand.", ""]
 
 
+def duration(seconds: float) -> str:
+  """'42 s', '12.5 min' or '3.2 h'."""
+  if seconds < 60:
+    return f"{seconds:.0f} s"
+  return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
 def fmt(value: float | None, digits: int = 4) -> str:
   return "—" if value is None else f"{value:.{digits}f}"
 
@@ -169,6 +176,16 @@ def closeness_section(claims: list[Claim], results: list[RowResult]) -> list[str
   return lines + ["", f"Closest: **{best.statement}**", ""]
 
 
+def rows_left_out(table: Table, results: list[RowResult]) -> list[str]:
+  """A line naming the table's rows this report leaves out (`--rows`, or extras the budget
+  drops); none when it has them all."""
+  keys = {r.row.key for r in results}
+  missing = [row.label for row in table.rows if row.key not in keys]
+  if not missing:
+    return []
+  return [f"Rows of this table not in this report (not run with it): {'; '.join(missing)}.", ""]
+
+
 def test_images(count: int, total: int) -> str:
   """How many test images a metric saw: 'all N test images' or 'the first n test images'."""
   return f"all {total} test images" if count >= total else f"the first {count} test images"
@@ -196,7 +213,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "marked *extra* are not in the study: they change only the likelihood (a complete "
       "Gaussian of fixed σ, the same gradients as β = σ² on the study's term, or Bernoulli).",
       "",
-      "## Results", "", *results_table(results), "",
+      "## Results", "", *results_table(results), "", *rows_left_out(table, results),
       f"Metrics over {test_images(first['num_examples'], total)}: active units (Var_x E_q[z_d] "
       f"> {first['au_threshold']}), LPIPS (alex is the study-comparison backbone), PSNR/SSIM of "
       "the posterior-mean reconstructions, test KL, −ELBO with the Gaussian's ½·log 2π per "

@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="celeba: the TFDS data_dir; image_folder: the image folder")
   parser.add_argument("--rows", nargs="+", default=None,
                       help="only these rows (keys in tables.py), e.g. to train two in parallel "
-                      "processes; the report is written only when every row is included")
+                      "processes with --train-only; the report then covers these rows and "
+                      "names the others")
   parser.add_argument("--no-extras", action="store_true",
                       help="leave out the rows marked extra (the smoke budget always does)")
   parser.add_argument("--train-only", action="store_true",
@@ -53,13 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str | None:
-  """The report's path; None when only some rows ran (`--rows`, `--train-only`)."""
+  """The report's path; None with `--train-only`."""
   args = parse_args(argv)
   xla_cpu.use_compilation_cache()
   table, budget = TABLES[args.table], budgets_lib.BUDGETS[args.budget]
   began = time.perf_counter()
   results = run.run_table(table, budget, args)
-  if args.train_only or args.rows:
+  if args.train_only:
     return None
   out_dir = args.results_dir or os.path.join(ROOT, "experiments", "results", budget.name)
   if table.family == "paper":

@@ -12,16 +12,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import json
 import os
 import time
 from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 
 from experiments import budgets as budgets_lib
 from experiments.tables import Row, Table
-from vampjax import checkpointing, config_validation, data, jsonio, train
+from vampjax import checkpointing, config_validation, data, jsonio, train, workdir as workdir_lib
 from vampjax.metrics import evaluate
 from vampjax.state import best_step, restore_model, rng_streams
 
@@ -94,9 +96,30 @@ def latest_step(workdir: str) -> int:
   return checkpointing.manager(workdir).latest_step() or 0
 
 
+def step_timing(workdir: str, batch_size: int, train_size: int) -> dict[str, float]:
+  """The wall time of the run's training steps over all its sessions (`step_seconds`) and
+  its median epoch time (`epoch_seconds`), from the images/s of metrics.jsonl's logged
+  intervals, which leave the validation passes out. The median ignores intervals slowed
+  by a pause or a shared machine; the sum counts them in full. A session killed without a
+  word loses only its steps after the last checkpoint, which the next one runs again."""
+  path = os.path.join(workdir, workdir_lib.METRICS_FILE)
+  seconds, previous, rates = 0.0, 0, []
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        record = json.loads(line)
+        if record["split"] == "train" and record.get("images_per_sec", 0) > 0:
+          seconds += (record["step"] - previous) * batch_size / record["images_per_sec"]
+          previous = record["step"]
+          rates.append(record["images_per_sec"])
+  return {"step_seconds": seconds,
+          "epoch_seconds": train_size / float(np.median(rates)) if rates else float("nan")}
+
+
 def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
-  """Trains (resumes) the run up to `step`, or until early stopping ends it; returns its
-  accumulated training wall time, its last step and whether it stopped early."""
+  """Trains (resumes) the run up to `step`, or until early stopping ends it; returns the
+  wall time of its last training session (`train_seconds`), its `step_timing`, its last
+  step and whether it stopped early."""
   log_path = os.path.join(plan.workdir, TRAIN_LOG)
   log = jsonio.read_json(log_path) or {"train_seconds": 0.0}
   start = latest_step(plan.workdir)
@@ -109,7 +132,7 @@ def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
     log["steps"] = int(state.step)
     log["stopped_early"] = int(state.step) < step
     jsonio.write_json_atomic(log_path, log)
-  return log
+  return {**log, **step_timing(plan.workdir, plan.config.batch_size, plan.train_size)}
 
 
 def evaluation_settings(family: budgets_lib.FamilyBudget, step: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -119,6 +120,34 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   rows = [row for row in tables.TABLES["paper"].rows if not row.extra]  # smoke: no extras
   assert report.count("python main.py --config=configs/paper/") == 2 * len(rows)
   assert os.path.getsize(os.path.join(results, paper_report.FIGURE)) < 200_000
+
+  partial = os.path.join(results, "one_level")  # --rows: a report of those rows, cached evals
+  path = reproduce.main(argv[:-1] + [partial, "--rows", "standard", "vamp"])
+  with open(path) as f:
+    report = f.read()
+  results_table = report.split("## Results\n\n")[1].split("\n\n")[0].splitlines()[2:]
+  assert [line.split(" | ")[0][2:] for line in results_table] == [
+      "standard prior N(0, I)", "VampPrior, K = 500"]
+  left_out = [row.label for row in tables.TABLES["paper"].rows
+              if row.key not in ("standard", "vamp")]
+  assert f"not in this report (not run with it): {'; '.join(left_out)}." in report
+  assert "Two levels beat one" not in report  # its rows are not in this report
+
+
+def test_step_timing_sums_logged_intervals(tmp_path):
+  """Each train row's interval at its images/s; validation rows and rows without a rate
+  (none logged) are skipped; the epoch time is at the median rate."""
+  rows = [{"step": 100, "split": "train", "images_per_sec": 1000.0},
+          {"step": 100, "split": "validation", "loss": 90.0},
+          {"step": 200, "split": "train", "images_per_sec": 500.0},
+          {"step": 400, "split": "train", "images_per_sec": 250.0}]
+  with open(tmp_path / "metrics.jsonl", "w") as f:
+    f.write("".join(json.dumps(r) + "\n" for r in rows))
+  timing = run.step_timing(str(tmp_path), batch_size=10, train_size=5000)
+  assert timing["step_seconds"] == pytest.approx(100 * 10 / 1000 + 100 * 10 / 500
+                                                 + 200 * 10 / 250)
+  assert timing["epoch_seconds"] == pytest.approx(5000 / 500)
+  assert run.step_timing(str(tmp_path / "none"), 10, 5000)["step_seconds"] == 0.0
 
 
 def measured_results(table: tables.Table, measured: dict[str, tuple[int, float]]
