@@ -70,9 +70,9 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
   """Each of the table's claims decided from our test NLLs, the one-level gap set beside the
   references' own, and each row's distance to its nearest reference."""
   by_key = {r.row.key: r for r in results}
-  lines = [line for claim in table.claims if (line := claim_line(claim, by_key))]
-  if not lines:
+  if all(r.metrics.get("is_nll_nats") is None for r in results):
     return ["No test NLL was computed at this budget: no verdict."]
+  lines = [line for claim in table.claims if (line := claim_line(claim, by_key))]
   standard, vamp = by_key.get("standard"), by_key.get("vamp")
   if standard and vamp:
     shared = [s for s, _ in vamp.row.references if s in dict(standard.row.references)]

@@ -183,7 +183,7 @@ def rows_left_out(table: Table, results: list[RowResult]) -> list[str]:
   missing = [row.label for row in table.rows if row.key not in keys]
   if not missing:
     return []
-  return [f"Rows of this table not in this report (not run with it): {'; '.join(missing)}.", ""]
+  return [f"Rows of this table not in this report: {'; '.join(missing)}.", ""]
 
 
 def test_images(count: int, total: int) -> str:
