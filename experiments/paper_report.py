@@ -1,6 +1,6 @@
 """The markdown report of the VampPrior paper's MNIST benchmark: our test NLL of each model
 beside the published figures, the table's claims decided from the numbers, the budget, the
-commands, and the validation −ELBO curves of every run."""
+commands, the validation −ELBO curves of every run and samples of every model."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from experiments.tables import Claim, Table
 
 REPORT = "paper_mnist.md"
 FIGURE = "paper_mnist_validation.png"
+SAMPLES = "paper_mnist_samples.png"
 NOT_QUOTED = ("The paper's own rows for dynamically binarized MNIST were not available "
               "offline to quote; the references below are the figures we have, each with its "
               "source.")
@@ -90,6 +91,19 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
   return lines
 
 
+def samples_figure(results: list[RowResult], path: str) -> str:
+  """Test images, then each row's prior samples and, for a VampPrior, its pseudo-inputs and
+  their decodings, all from the evaluated checkpoint."""
+  images = [(r, study_figures.model_images(r, study_figures.COLUMNS)) for r in results]
+  panels = [("binarized test images", images[0][1]["data"])]
+  for r, im in images:
+    panels.append((f"{r.row.label}: prior samples (pixel means)", im["samples"]))
+    if "pseudo" in im:
+      panels += [(f"{r.row.label}: pseudo-inputs", im["pseudo"]),
+                 (f"{r.row.label}: their decodings", im["pseudo_decoded"])]
+  return study_figures.plot_grids(panels, "Samples of the evaluated checkpoints", path)
+
+
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
                  out_dir: str) -> str:
   os.makedirs(out_dir, exist_ok=True)
@@ -100,6 +114,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
                 (f"the same, after the KL warm-up (epoch {warmup:g} on)", ("loss",))],
       "Validation −ELBO (β = 1, nats) per epoch",
       os.path.join(out_dir, FIGURE), split="validation", from_epoch=(0.0, warmup))
+  samples = samples_figure(results, os.path.join(out_dir, SAMPLES))
   first = results[0].metrics
   total = len(results[0].plan.dataset.test)
   lines = [
@@ -123,6 +138,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "## Against the published figures", "", NOT_QUOTED, "", *references_table(results), "",
       "## Verdict", "", *verdict(table, results), "",
       "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",
+      "## Samples", "", f"![samples]({os.path.basename(samples)})", "",
       "## Commands", "", "Each model's training, then the evaluation of its best checkpoint:", ""]
   for r in results:
     eval_keys = {"eval.num_examples": family.eval_examples,

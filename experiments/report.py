@@ -100,7 +100,7 @@ def results_table(results: list[RowResult]) -> list[str]:
 
 
 def budget_table(results: list[RowResult]) -> list[str]:
-  lines = ["| row | training steps | epochs | batch | K | train wall time | checkpoint evaluated "
+  lines = ["| row | training steps | epochs | batch | K | time in train steps | checkpoint evaluated "
            "| eval wall time |", "|---|---|---|---|---|---|---|---|"]
   for r in results:
     c = r.plan.config
@@ -108,7 +108,7 @@ def budget_table(results: list[RowResult]) -> list[str]:
     at = r.step * c.batch_size / r.plan.train_size
     k = str(c.num_components) if c.prior == "vamp" else "—"
     lines.append(f"| {r.row.label} | {r.plan.total_steps} | {epochs:.2f} | {c.batch_size} | {k} "
-                 f"| {r.train_log['train_seconds'] / 60:.1f} min | step {r.step} "
+                 f"| {duration(r.train_log['step_seconds'])} | step {r.step} "
                  f"(epoch {at:.2f}) | {r.metrics['eval_seconds']:.0f} s |")
   return lines
 
@@ -201,7 +201,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
              "the full budget)." if first["settings"]["is_samples"] > 0
              else "IS-NLL: not computed.")
   runs = {r.plan.workdir: r for r in results}.values()
-  total_train = sum(r.train_log["train_seconds"] for r in runs)
+  total_train = sum(r.train_log["step_seconds"] for r in runs)
   total_eval = sum(r.metrics["eval_seconds"] for r in results)
   lines = [
       *header(f"Table {table.number}: {table.title} — budget `{budget.name}`", "below"),
@@ -219,7 +219,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "the posterior-mean reconstructions, test KL, −ELBO with the Gaussian's ½·log 2π per "
       f"pixel. {is_note}", "",
       "## Training budget", "", *budget_table(results), "",
-      f"Whole table: {total_train / 60:.1f} min of training and {total_eval / 60:.1f} min of "
+      f"Whole table: {total_train / 60:.1f} min in train steps and {total_eval / 60:.1f} min of "
       "evaluation (summed over the runs; a run shared by two rows counts once).", "",
       "## Commands", "",
       "Each row's training, then its evaluation (the report's IS-NLL uses a subset; see above):",

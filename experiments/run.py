@@ -117,18 +117,15 @@ def step_timing(workdir: str, batch_size: int, train_size: int) -> dict[str, flo
 
 
 def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
-  """Trains (resumes) the run up to `step`, or until early stopping ends it; returns the
-  wall time of its last training session (`train_seconds`), its `step_timing`, its last
-  step and whether it stopped early."""
+  """Trains (resumes) the run up to `step`, or until early stopping ends it; returns its
+  last step, whether it stopped early, and its `step_timing`."""
   log_path = os.path.join(plan.workdir, TRAIN_LOG)
-  log = jsonio.read_json(log_path) or {"train_seconds": 0.0}
+  log = jsonio.read_json(log_path) or {}
   start = latest_step(plan.workdir)
   if start < step and not (log.get("stopped_early") and log.get("steps") == start):
     config = ml_collections.ConfigDict(plan.config.to_dict())
     config.num_train_steps = step
-    began = time.perf_counter()
     state = train.train_and_evaluate(config, plan.workdir, dataset=plan.dataset)
-    log["train_seconds"] += time.perf_counter() - began
     log["steps"] = int(state.step)
     log["stopped_early"] = int(state.step) < step
     jsonio.write_json_atomic(log_path, log)

@@ -82,10 +82,12 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
   return _save(fig, path)
 
 
-def _model_images(result: Any, num: int) -> dict[str, np.ndarray]:
-  """Test images, their reconstructions, prior samples, pseudo-inputs and their decodings."""
+def model_images(result: Any, num: int) -> dict[str, np.ndarray]:
+  """Test images, their reconstructions, 2·num prior samples, pseudo-inputs and their
+  decodings, from the checkpoint the row's metrics were computed on."""
   config = result.plan.config
-  model, state = restore_model(config, result.plan.workdir, result.step)
+  model, state = restore_model(config, result.plan.workdir, result.step,
+                               best=result.metrics["settings"]["best"])
   params = state.params
   test = result.plan.dataset.test[:num]
   inputs = pipeline.to_float(np.asarray(test))
@@ -140,7 +142,7 @@ def write(table: int, results: list[Any], out_dir: str) -> list[str]:
     paths.append(plot_curves(runs, [("KL share β·KL / loss", ("kl_share",))],
                              "Fig. 3: KL ratio", name(3, "kl_ratio")))
   # Table 1's extra rows (other likelihoods) are drawn too: one line of samples per row.
-  images = [(r, _model_images(r, COLUMNS)) for r in results if table == 1 or not r.row.extra]
+  images = [(r, model_images(r, COLUMNS)) for r in results if table == 1 or not r.row.extra]
   if table == 1:
     data_panel = [("MNIST test data", images[0][1]["data"])]
     paths.append(plot_grids(data_panel + [(f"{r.row.label}: prior samples",

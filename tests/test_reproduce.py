@@ -6,6 +6,7 @@ import json
 import os
 import re
 
+import matplotlib.image
 import pytest
 
 from experiments import budgets, paper_report, reproduce, run, tables
@@ -120,6 +121,10 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   rows = [row for row in tables.TABLES["paper"].rows if not row.extra]  # smoke: no extras
   assert report.count("python main.py --config=configs/paper/") == 2 * len(rows)
   assert os.path.getsize(os.path.join(results, paper_report.FIGURE)) < 200_000
+  assert f"![samples]({paper_report.SAMPLES})" in report
+  samples = matplotlib.image.imread(os.path.join(results, paper_report.SAMPLES))
+  # the binarized test digits at least: white strokes on black, not a blank canvas
+  assert samples[..., :3].min() < 0.05 and samples[..., :3].max() > 0.95
 
   partial = os.path.join(results, "one_level")  # --rows: a report of those rows, cached evals
   path = reproduce.main(argv[:-1] + [partial, "--rows", "standard"])
