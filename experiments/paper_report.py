@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from experiments import budgets as budgets_lib
-from experiments import report, study_figures
+from experiments import report, study_figures, tables
 from experiments.run import RowResult
 from experiments.tables import Claim, Table
 
@@ -52,9 +52,17 @@ def references_table(results: list[RowResult]) -> list[str]:
   return lines
 
 
-def claim_line(claim: Claim, by_key: dict[str, RowResult]) -> str | None:
-  """'**statement: holds** (a vs b nats, gap)' from the numbers; None when a row is missing
-  or has no test NLL."""
+def seed_spread(by_key: dict[str, RowResult]) -> float | None:
+  """|test NLL(seed 0) − test NLL(seed 1)| of the one-level VampPrior, when both ran."""
+  nlls = [by_key[k].metrics.get("is_nll_nats") if k in by_key else None
+          for k in ("vamp", tables.SEED_REPLICATE)]
+  return None if None in nlls else abs(nlls[0] - nlls[1])
+
+
+def claim_line(claim: Claim, by_key: dict[str, RowResult],
+               spread: float | None = None) -> str | None:
+  """'**statement: holds** (a vs b nats, gap)' from the numbers, 'undecided' when the gap
+  is within the seed-to-seed `spread`; None when a row is missing or has no test NLL."""
   (comp,) = claim.comparisons
   if comp.left not in by_key or comp.right not in by_key:
     return None
@@ -62,9 +70,13 @@ def claim_line(claim: Claim, by_key: dict[str, RowResult]) -> str | None:
   if left is None or right is None:
     return None
   holds = report.relation_holds(comp.relation, left, right)
-  return (f"- **{claim.statement}: {'holds' if holds else 'does not hold'}** — "
-          f"{by_key[comp.left].row.label} {left:.2f} vs {by_key[comp.right].row.label} "
-          f"{right:.2f} nats ({'ahead' if holds else 'behind'} by {abs(right - left):.2f}).")
+  numbers = (f"{by_key[comp.left].row.label} {left:.2f} vs {by_key[comp.right].row.label} "
+             f"{right:.2f} nats")
+  if spread is not None and abs(right - left) <= spread:
+    return (f"- **{claim.statement}: undecided** — {numbers} (apart by {abs(right - left):.2f}, "
+            f"within the seed-to-seed spread of {spread:.2f}).")
+  return (f"- **{claim.statement}: {'holds' if holds else 'does not hold'}** — {numbers} "
+          f"({'ahead' if holds else 'behind'} by {abs(right - left):.2f}).")
 
 
 def verdict(table: Table, results: list[RowResult]) -> list[str]:
@@ -73,7 +85,12 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
   by_key = {r.row.key: r for r in results}
   if all(r.metrics.get("is_nll_nats") is None for r in results):
     return ["No test NLL was computed at this budget: no verdict."]
-  lines = [line for claim in table.claims if (line := claim_line(claim, by_key))]
+  spread = seed_spread(by_key)
+  lines = [line for claim in table.claims if (line := claim_line(claim, by_key, spread))]
+  if spread is not None:
+    lines.append(f"- Seed-to-seed spread: the one-level VampPrior's test NLL moves by "
+                 f"{spread:.2f} nats between seeds 0 and 1 (one pair of seeds); a claim whose "
+                 "rows are closer than that is undecided.")
   standard, vamp = by_key.get("standard"), by_key.get("vamp")
   if standard and vamp:
     shared = [s for s, _ in vamp.row.references if s in dict(standard.row.references)]

@@ -121,7 +121,7 @@ def plot_grids(panels: list[tuple[str, np.ndarray]], title: str, path: str) -> s
     ax.set_title(caption, fontsize=8)
     ax.axis("off")
   fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
+  fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # 0.3 in for the title
   return _save(fig, path)
 
 
