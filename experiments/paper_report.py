@@ -61,8 +61,10 @@ def seed_spread(by_key: dict[str, RowResult]) -> float | None:
 
 def claim_line(claim: Claim, by_key: dict[str, RowResult],
                spread: float | None = None) -> str | None:
-  """'**statement: holds** (a vs b nats, gap)' from the numbers, 'undecided' when the gap
-  is within the seed-to-seed `spread`; None when a row is missing or has no test NLL."""
+  """'**statement: holds** (a vs b nats, gap)' from the numbers; 'undecided' when the gap is
+  within twice the seed-to-seed `spread`: the difference of two one-seed runs varies about
+  as much as that of the two seeds, so twice it is about two standard deviations. None when
+  a row is missing or has no test NLL."""
   (comp,) = claim.comparisons
   if comp.left not in by_key or comp.right not in by_key:
     return None
@@ -72,9 +74,9 @@ def claim_line(claim: Claim, by_key: dict[str, RowResult],
   holds = report.relation_holds(comp.relation, left, right)
   numbers = (f"{by_key[comp.left].row.label} {left:.2f} vs {by_key[comp.right].row.label} "
              f"{right:.2f} nats")
-  if spread is not None and abs(right - left) <= spread:
+  if spread is not None and abs(right - left) <= 2 * spread:
     return (f"- **{claim.statement}: undecided** — {numbers} (apart by {abs(right - left):.2f}, "
-            f"within the seed-to-seed spread of {spread:.2f}).")
+            f"within twice the seed-to-seed spread, {2 * spread:.2f}).")
   return (f"- **{claim.statement}: {'holds' if holds else 'does not hold'}** — {numbers} "
           f"({'ahead' if holds else 'behind'} by {abs(right - left):.2f}).")
 
@@ -89,8 +91,10 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
   lines = [line for claim in table.claims if (line := claim_line(claim, by_key, spread))]
   if spread is not None:
     lines.append(f"- Seed-to-seed spread: the one-level VampPrior's test NLL moves by "
-                 f"{spread:.2f} nats between seeds 0 and 1 (one pair of seeds); a claim whose "
-                 "rows are closer than that is undecided.")
+                 f"{spread:.2f} nats between seeds 0 and 1. A difference between two one-seed runs "
+                 "varies about as much, so a claim whose rows are closer than twice that "
+                 f"({2 * spread:.2f} nats, about two standard deviations, estimated from this "
+                 "one pair of seeds) is undecided.")
   standard, vamp = by_key.get("standard"), by_key.get("vamp")
   if standard and vamp:
     shared = [s for s, _ in vamp.row.references if s in dict(standard.row.references)]
@@ -109,9 +113,11 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
 
 
 def samples_figure(results: list[RowResult], path: str) -> str:
-  """Test images, then each row's prior samples and, for a VampPrior, its pseudo-inputs and
-  their decodings, all from the evaluated checkpoint."""
-  images = [(r, study_figures.model_images(r, study_figures.COLUMNS)) for r in results]
+  """Test images, then each paper row's prior samples and, for a VampPrior, its pseudo-inputs
+  and their decodings, all from the evaluated checkpoint (extra rows left out, unless the
+  report has no other)."""
+  drawn = [r for r in results if not r.row.extra] or results
+  images = [(r, study_figures.model_images(r, study_figures.COLUMNS)) for r in drawn]
   panels = [("binarized test images", images[0][1]["data"])]
   for r, im in images:
     panels.append((f"{r.row.label}: prior samples (pixel means)", im["samples"]))

@@ -200,17 +200,17 @@ def paper_results(nlls: dict[str, float]) -> dict[str, run.RowResult]:
 
 
 def test_a_paper_claim_within_the_seed_spread_is_undecided():
-  """vamp and its seed-1 replicate differ by 0.30 nats: AdamNormGrad ahead by 0.12 is
-  undecided, the VampPrior ahead of the standard prior by 3.11 holds."""
+  """vamp and its seed-1 replicate differ by 0.30 nats: AdamNormGrad ahead by 0.45 (within
+  twice that) is undecided, the VampPrior ahead of the standard prior by 3.11 holds."""
   by_key = paper_results({"standard": 90.36, "vamp": 87.25, "vamp_seed1": 87.55,
-                          "vamp_normgrad": 87.13})
+                          "vamp_normgrad": 86.80})
   spread = paper_report.seed_spread(by_key)
   assert spread == pytest.approx(0.30)
   normgrad, prior = (next(c for c in tables.TABLES["paper"].claims if word in c.statement)
                      for word in ("AdamNormGrad", "one level)"))
   assert "AdamNormGrad beats Adam (one level, VampPrior): undecided** — " in (
       paper_report.claim_line(normgrad, by_key, spread))
-  assert "apart by 0.12, within the seed-to-seed spread of 0.30" in (
+  assert "apart by 0.45, within twice the seed-to-seed spread, 0.60" in (
       paper_report.claim_line(normgrad, by_key, spread))
   assert ": holds** — " in paper_report.claim_line(prior, by_key, spread)
   assert ": holds** — " in paper_report.claim_line(normgrad, by_key, None)
