@@ -54,8 +54,8 @@ PAPER_TABLE = "the paper's Table, one-level MLP VAE, static MNIST"
 EXEMPLAR_RERUN = "Exemplar-VAE paper's reruns, dynamic MNIST"
 PAPER_HVAE = "the paper, HVAE-VampPrior (two-level), static MNIST"
 VAMP_REFERENCES = ((PAPER_TABLE, 85.57), (EXEMPLAR_RERUN, 82.43))
-# The one-level VampPrior again with another seed: the seed-to-seed spread of its test NLL
-# is the least difference between two rows the paper report calls a result.
+# The one-level VampPrior again with another seed: the paper report calls a claim decided
+# only when its rows are further apart than twice the two seeds' test NLL difference.
 SEED_REPLICATE = "vamp_seed1"
 
 
