@@ -73,7 +73,8 @@ def test_commands_parse_with_main_flags(dirs: tuple[str, str]):
 
 
 @pytest.mark.parametrize("flags, keys", [
-    ([], ["standard", "vamp", "vamp_normgrad", "vamp_seed1", "hvae_standard", "hvae_vamp"]),
+    ([], ["standard", "vamp", "vamp_normgrad", "vamp_seed1", "vamp_pixels", "hvae_standard",
+          "hvae_vamp"]),
     (["--no-extras"], ["standard", "vamp", "hvae_standard", "hvae_vamp"]),
     (["--rows", "vamp", "vamp_normgrad"], ["vamp", "vamp_normgrad"]),
     (["--rows", "vamp", "vamp_normgrad", "--no-extras"], ["vamp"])])
@@ -83,7 +84,7 @@ def test_rows_selected_by_rows_and_no_extras(flags: list[str], keys: list[str]):
   assert [row.key for row in rows] == keys
   smoke = run.selected_rows(tables.TABLES["paper"], budgets.SMOKE, args)
   extras = {row.key for row in tables.TABLES["paper"].rows if row.extra}
-  assert extras == {"vamp_normgrad", "vamp_seed1"}
+  assert extras == {"vamp_normgrad", "vamp_seed1", "vamp_pixels"}
   assert [row.key for row in smoke] == [key for key in keys if key not in extras]
 
 

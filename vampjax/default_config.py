@@ -34,9 +34,14 @@ def get_config() -> ml_collections.ConfigDict:
                                      # | hvae_mlp | hvae_conv (its two-level models)
   config.mlp_hidden = (300, 300)     # gated_mlp: units of the encoder's and decoder's gated layers
   config.latent_dim = 40             # D
-  config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior)
-  config.num_components = 500        # K pseudo-inputs of the VampPrior
+  config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior) | mog (K free
+                                     # Gaussians, the VampPrior paper's MoG baseline)
+  config.num_components = 500        # K pseudo-inputs of the VampPrior / components of the MoG
   config.pseudo_init = "data"        # random | data (K training images + noise)
+  config.pseudo_param = "logits"     # pseudo-inputs stored as logits (a sigmoid) | pixels (the
+                                     # original's: clipped to [0, 1], straight-through gradient)
+  config.train_pseudo_inputs = True  # False: pseudo-inputs fixed at their init (the paper's
+                                     # "VampPrior data" with pseudo_init='data')
   config.pseudo_init_mean = 0.05     # random init: pixel mean
   config.pseudo_init_std = 0.01      # random init: pixel std; data init: noise std
   config.logvar_min = -6.0           # encoder log σ² is bounded smoothly to (min, max)
