@@ -1,6 +1,8 @@
 """The prior's variants: pseudo-inputs stored as pixels, fixed pseudo-inputs (the paper's
 "VampPrior data") and the MoG prior of free Gaussians."""
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +12,7 @@ from scipy import stats
 
 from tests.conftest import tiny_config
 from tests.test_priors import scipy_mixture_log_prob
-from vampjax import priors, train
+from vampjax import config_validation, priors, train
 from vampjax.models import build_model
 from vampjax.state import create_train_state
 
@@ -153,3 +155,23 @@ def test_mog_model_uses_the_monte_carlo_kl_and_trains_its_components():
   for name in ("means", "logvars"):
     assert np.any(np.asarray(new.params["mog_prior"][name])
                   != np.asarray(state.params["mog_prior"][name]))
+
+
+def num_params(config):
+  x, noise = jnp.zeros((2, 28, 28, 1)), jnp.zeros((1, 2, config.latent_dim))
+  _, params = jax.eval_shape(build_model(config).init_with_output, jax.random.key(0), x, noise)
+  return sum(p.size for p in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("name, prior_params", [("vae_mog", 2 * 500 * 40),
+                                                ("vae_vamp_data", 500 * 784)])
+def test_ablation_configs_add_only_their_priors_parameters(name, prior_params):
+  """The paper's MoG (K means and log-variances of 40) and VampPrior data (K fixed images)
+  on the standard prior's networks, with the paper's recipe."""
+  config = importlib.import_module(f"configs.paper.{name}").get_config()
+  config_validation.validate(config)
+  standard = importlib.import_module("configs.paper.vae_standard").get_config()
+  assert num_params(config) == num_params(standard) + prior_params
+  if name == "vae_vamp_data":
+    assert (config.pseudo_init, config.pseudo_init_std, config.train_pseudo_inputs) == (
+        "data", 0.0, False)

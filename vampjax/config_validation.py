@@ -104,10 +104,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if config.architecture == "gated_mlp":
     _require(len(config.mlp_hidden) > 0 and all(units > 0 for units in config.mlp_hidden),
              f"mlp_hidden={tuple(config.mlp_hidden)} must be a non-empty list of positive sizes.")
-  if config.data.name == "mnist_binary":
+  if config.data.name in ("mnist_binary", "fashion_mnist_binary"):
     _require(config.data.dynamic_binarization,
-             "data.name='mnist_binary' trains on intensities binarized at every step; set "
-             "data.dynamic_binarization=True.")
+             f"data.name={config.data.name!r} trains on intensities binarized at every step; "
+             "set data.dynamic_binarization=True.")
   _require(config.data.channels in (1, 3), f"data.channels={config.data.channels}; use 1 or 3.")
   _require(config.latent_dim > 0, f"latent_dim={config.latent_dim} must be > 0.")
   if config.prior != "standard":

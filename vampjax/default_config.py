@@ -14,11 +14,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.distributed = False         # multi-host: call jax.distributed.initialize() first
 
   config.data = ml_collections.ConfigDict()
-  config.data.name = "mnist"         # data source; see vampjax/data (mnist_binary: the paper's)
+  config.data.name = "mnist"         # data source; see vampjax/data (mnist_binary: the paper's;
+                                     # fashion_mnist_binary: Fashion-MNIST, the same protocol)
   config.data.image_size = 32        # H = W; conv/resnet: divisible by 16
   config.data.channels = 1           # 1 grayscale, 3 colour
   config.data.dynamic_binarization = False  # resample {0,1} pixels each step (Bernoulli MNIST)
-  config.data.path = ""              # image_folder: the image folder; fashion_mnist: IDX folder
+  config.data.path = ""              # image_folder: the image folder; fashion_mnist*: IDX folder
   config.data.crop_size = -1         # centre crop side; -1 source default (CelebA 140), 0 none
   config.data.test_fraction = 0.1    # image_folder without a partition file: hash-split test share
   config.data.partition_file = ""    # image_folder: list_eval_partition.txt; "" = look in/by path
@@ -76,7 +77,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_train_steps = 2000
   config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
 
-  # Early stopping on the validation split (sources that have one: mnist_binary).
+  # Early stopping on the validation split (sources that have one: *mnist_binary).
   config.early_stopping = ml_collections.ConfigDict()
   config.early_stopping.patience_epochs = 0  # > 0: stop after more than this many epochs
                                      # without a lower validation −ELBO (β = 1), not counted

@@ -1,0 +1,13 @@
+"""The paper's "VampPrior data": the one-level VampPrior whose K = 500 pseudo-inputs are
+random training images, fixed (never trained), without the init's noise."""
+
+from configs.paper import base
+
+
+def get_config():
+  config = base.get_config()
+  config.prior = "vamp"
+  config.pseudo_init = "data"
+  config.pseudo_init_std = 0.0
+  config.train_pseudo_inputs = False
+  return config
