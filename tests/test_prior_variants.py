@@ -173,5 +173,5 @@ def test_ablation_configs_add_only_their_priors_parameters(name, prior_params):
   standard = importlib.import_module("configs.paper.vae_standard").get_config()
   assert num_params(config) == num_params(standard) + prior_params
   if name == "vae_vamp_data":
-    assert (config.pseudo_init, config.pseudo_init_std, config.train_pseudo_inputs) == (
-        "data", 0.0, False)
+    assert (config.pseudo_init, config.pseudo_init_std, config.train_pseudo_inputs,
+            config.pseudo_param) == ("data", 0.0, False, "pixels")
