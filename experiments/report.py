@@ -106,7 +106,7 @@ def budget_table(results: list[RowResult]) -> list[str]:
     c = r.plan.config
     epochs = r.plan.total_steps * c.batch_size / r.plan.train_size
     at = r.step * c.batch_size / r.plan.train_size
-    k = str(c.num_components) if c.prior == "vamp" else "—"
+    k = str(c.num_components) if c.prior != "standard" else "—"
     lines.append(f"| {r.row.label} | {r.plan.total_steps} | {epochs:.2f} | {c.batch_size} | {k} "
                  f"| {duration(r.train_log['step_seconds'])} | step {r.step} "
                  f"(epoch {at:.2f}) | {r.metrics['eval_seconds']:.0f} s |")

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from experiments import budgets as budgets_lib
+from experiments import seeds as seeds_lib
 from experiments.tables import Row, Table
 from vampjax import checkpointing, config_validation, data, jsonio, train, workdir as workdir_lib
 from vampjax.metrics import evaluate
@@ -32,9 +33,10 @@ EVAL_DIR = "reproduce_eval"
 
 
 def data_overrides(table: Table, args: argparse.Namespace) -> dict[str, Any]:
-  """Where the CelebA tables read their images (MNIST is always the embedded real MNIST)."""
+  """The table's own data keys, and where the CelebA tables read their images (the study's
+  MNIST is always the embedded real MNIST)."""
   if table.family != "celeba":
-    return {}
+    return dict(table.data)
   overrides: dict[str, Any] = {"data.name": args.data}
   if args.data == "celeba":
     overrides["data.tfds_data_dir"] = args.data_path
@@ -194,6 +196,10 @@ class RowResult:
   metrics: dict[str, Any]
   train_log: dict[str, Any]
 
+  @property
+  def seed(self) -> int:
+    return seeds_lib.seed_of(self.row)
+
 
 def selected_rows(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
                   ) -> list[Row]:
@@ -207,23 +213,28 @@ def selected_rows(table: Table, budget: budgets_lib.Budget, args: argparse.Names
 def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
               ) -> list[RowResult]:
   """Trains and evaluates every row (or those of `args.rows`; with `args.train_only` none is
-  evaluated); rows of one config share a run, evaluated in step order."""
-  rows = selected_rows(table, budget, args)
+  evaluated) with each seed of `args.seeds` (default: the budget's); rows of one config and
+  seed share a run, evaluated in step order. Results come row by row, seeds in order."""
+  family = budget.family(table.family)
+  rows = [seeds_lib.seeded(row, seed) for row in selected_rows(table, budget, args)
+          for seed in (args.seeds or family.seeds)]
   groups: dict[str, list[Row]] = {}
   for row in rows:
     groups.setdefault(row.run_name, []).append(row)
-  family = budget.family(table.family)
-  results: dict[str, RowResult] = {}
+  results: dict[tuple[str, int], RowResult] = {}
   for group in groups.values():
     plan = plan_run(table, group, budget, args, args.workdir_root)
     for row in sorted(group, key=lambda r: plan.eval_steps[r.key]):
       step = plan.eval_steps[row.key]
-      print(f"== table {table.number}: {row.label} -> {plan.workdir} (step {step})", flush=True)
+      print(f"== table {table.number}: {row.label}, seed {seeds_lib.seed_of(row)} -> "
+            f"{plan.workdir} (step {step})", flush=True)
       log = train_until(plan, step)
       if args.train_only:
         continue
       best = best_step(plan.workdir) if row.at_epoch is None else None
       step = step if best is None else best
-      results[row.key] = RowResult(row, plan, step,
-                                   evaluate_run(plan, step, family, best is not None), log)
-  return [results[row.key] for row in rows if row.key in results]
+      key = (row.key, seeds_lib.seed_of(row))
+      results[key] = RowResult(row, plan, step,
+                               evaluate_run(plan, step, family, best is not None), log)
+  keys = [(row.key, seeds_lib.seed_of(row)) for row in rows]
+  return [results[key] for key in keys if key in results]

@@ -102,10 +102,11 @@ def test_vamp_prior_random_init_in_pixel_range():
 def test_data_init_uses_distinct_training_images_plus_small_noise():
   images = np.arange(10, dtype=np.uint8)[:, None, None, None] * 25 * np.ones((10, 4, 4, 1),
                                                                               np.uint8)
-  pixels = np.asarray(jax.nn.sigmoid(priors.data_init_logits(jax.random.key(0), images, 6, 0.01)))
+  stored = priors.to_stored(priors.data_init_pixels(jax.random.key(0), images, 6, 0.01), "logits")
+  pixels = np.asarray(priors.from_stored(stored, "logits"))
   assert pixels.shape == (6, 4, 4, 1) and pixels.min() > 0 and pixels.max() < 1
   nearest = np.round(pixels.mean(axis=(1, 2, 3)) * 255 / 25).astype(int)
   assert len(set(nearest.tolist())) == 6
   np.testing.assert_allclose(pixels, images[nearest] / 255.0, atol=0.05)
   with pytest.raises(ValueError, match="num_components=11"):
-    priors.data_init_logits(jax.random.key(0), images, 11, 0.01)
+    priors.data_init_pixels(jax.random.key(0), images, 11, 0.01)

@@ -341,6 +341,20 @@ def test_workdir_whose_run_wrote_only_its_config_is_reused(tmp_path):
     assert json.load(f)["latent_dim"] == 8
 
 
+def test_run_written_before_a_key_was_added_resumes(tmp_path):
+  """A config.json without a key added since (here the prior's newest ones) is the run's
+  config with that key at its default: the run resumes instead of being refused."""
+  workdir = str(tmp_path)
+  train.train_and_evaluate(tiny_config(num_train_steps=1), workdir)
+  with open(tmp_path / CONFIG_FILE) as f:
+    saved = json.load(f)
+  for key in ("pseudo_param", "train_pseudo_inputs"):
+    del saved[key]
+  with open(tmp_path / CONFIG_FILE, "w") as f:
+    json.dump(saved, f)
+  assert int(train.train_and_evaluate(tiny_config(num_train_steps=2), workdir).step) == 2
+
+
 def test_workdir_of_another_config_is_refused_unless_overwrite(tmp_path):
   workdir = str(tmp_path)
   train.train_and_evaluate(tiny_config(num_train_steps=2), workdir)

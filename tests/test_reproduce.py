@@ -11,6 +11,7 @@ import pytest
 
 from experiments import budgets, paper_report, reproduce, run, tables
 from experiments.report import claim_distance, claim_section, closeness_section, command
+from vampjax.data import fashion_mnist
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +74,9 @@ def test_commands_parse_with_main_flags(dirs: tuple[str, str]):
 
 
 @pytest.mark.parametrize("flags, keys", [
-    ([], ["standard", "vamp", "vamp_normgrad", "vamp_seed1", "hvae_standard", "hvae_vamp"]),
-    (["--no-extras"], ["standard", "vamp", "hvae_standard", "hvae_vamp"]),
+    ([], ["standard", "vamp", "mog", "vamp_data", "vamp_normgrad", "vamp_pixels",
+          "hvae_standard", "hvae_vamp"]),
+    (["--no-extras"], ["standard", "vamp", "mog", "vamp_data", "hvae_standard", "hvae_vamp"]),
     (["--rows", "vamp", "vamp_normgrad"], ["vamp", "vamp_normgrad"]),
     (["--rows", "vamp", "vamp_normgrad", "--no-extras"], ["vamp"])])
 def test_rows_selected_by_rows_and_no_extras(flags: list[str], keys: list[str]):
@@ -83,7 +85,7 @@ def test_rows_selected_by_rows_and_no_extras(flags: list[str], keys: list[str]):
   assert [row.key for row in rows] == keys
   smoke = run.selected_rows(tables.TABLES["paper"], budgets.SMOKE, args)
   extras = {row.key for row in tables.TABLES["paper"].rows if row.extra}
-  assert extras == {"vamp_normgrad", "vamp_seed1"}
+  assert extras == {"vamp_normgrad", "vamp_pixels"}
   assert [row.key for row in smoke] == [key for key in keys if key not in extras]
 
 
@@ -113,7 +115,7 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   with open(path) as f:
     report = f.read()
   for row in (r for r in tables.TABLES["paper"].rows if not r.extra):
-    assert f"**{row.label}**" in report
+    assert f"**{row.label}, seed 0**" in report
     for source, nll in row.references:
       assert f"| {row.label} | {source} | {nll:.2f} |" in report
   assert paper_report.NOT_QUOTED in report
@@ -137,8 +139,8 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   left_out = [row.label for row in tables.TABLES["paper"].rows if row.key != "standard"]
   assert f"not in this report: {'; '.join(left_out)}." in report
   assert "beat" not in report  # every claim needs a row this report leaves out
-  assert re.search(r"- standard prior N\(0, I\): [0-9.]+ nats, [+-][0-9.]+ from the nearest "
-                   r"reference", report)
+  assert re.search(r"- standard prior N\(0, I\): [0-9.]+ nats \(mean of 1\), [+-][0-9.]+ from "
+                   r"the nearest reference", report)
 
 
 def test_step_timing_sums_logged_intervals(tmp_path):
@@ -194,26 +196,27 @@ def test_a_claim_between_two_collapsed_models_does_not_hold():
   assert sum("does not hold (both collapsed)" in line for line in lines) == 2
 
 
-def paper_results(nlls: dict[str, float]) -> dict[str, run.RowResult]:
-  rows = {row.key: row for row in tables.TABLES["paper"].rows}
-  return {key: run.RowResult(rows[key], None, 0, {"is_nll_nats": nll}, {})
-          for key, nll in nlls.items()}
-
-
-def test_a_paper_claim_within_the_seed_spread_is_undecided():
-  """vamp and its seed-1 replicate differ by 0.30 nats: AdamNormGrad ahead by 0.45 (within
-  twice that) is undecided, the VampPrior ahead of the standard prior by 3.11 holds."""
-  by_key = paper_results({"standard": 90.36, "vamp": 87.25, "vamp_seed1": 87.55,
-                          "vamp_normgrad": 86.80})
-  spread = paper_report.seed_spread(by_key)
-  assert spread == pytest.approx(0.30)
-  normgrad, prior = (next(c for c in tables.TABLES["paper"].claims if word in c.statement)
-                     for word in ("AdamNormGrad", "one level)"))
-  assert "AdamNormGrad beats Adam (one level, VampPrior): undecided** — " in (
-      paper_report.claim_line(normgrad, by_key, spread))
-  assert "apart by 0.45, within twice the seed-to-seed spread, 0.60" in (
-      paper_report.claim_line(normgrad, by_key, spread))
-  assert ": holds** — " in paper_report.claim_line(prior, by_key, spread)
-  assert ": holds** — " in paper_report.claim_line(normgrad, by_key, None)
-  del by_key["vamp_seed1"]
-  assert paper_report.seed_spread(by_key) is None
+@pytest.mark.skipif(not os.path.isdir(fashion_mnist.DEFAULT_PATH),
+                    reason="dataset-fashion-mnist is not installed (apt-get install "
+                    "dataset-fashion-mnist)")
+def test_smoke_fashion_report_with_two_seeds(dirs: tuple[str, str]):
+  """--table fashion --seeds 0 1: each row trained per seed in its own workdir, the report
+  beside the Exemplar-VAE figures with each row's test NLL as mean ± sd over n = 2."""
+  runs, results = dirs
+  path = reproduce.main(["--table", "fashion", "--budget", "smoke", "--seeds", "0", "1",
+                         "--workdir-root", runs, "--results-dir", results])
+  assert path == os.path.join(results, "paper_fashion_mnist.md")
+  assert sorted(os.listdir(os.path.join(runs, "smoke", "fashion_mnist_binary"))) == [
+      "paper.vae_standard", "paper.vae_standard_seed-1", "paper.vae_vamp",
+      "paper.vae_vamp_seed-1"]
+  with open(path) as f:
+    report = f.read()
+  for row in tables.TABLES["fashion"].rows:
+    (source, nll), = row.references
+    assert f"| {row.label} | {source} | {nll:.2f} |" in report
+    assert re.search(rf"\| {re.escape(row.label)} \| 2 \| [0-9.]+ ± [0-9.]+ \(n = 2\) \|",
+                     report)
+    assert f"**{row.label}, seed 1**" in report
+  assert re.search(r"\*\*The VampPrior beats the standard prior \(Fashion-MNIST\): "
+                   r"(holds|does not hold|undecided)\*\*", report)
+  assert "fashion_mnist_binary" in report and "Exemplar-VAE" in report

@@ -14,14 +14,16 @@ import ml_collections
 from vampjax import default_config, likelihoods
 from vampjax.optimizers import OPTIMIZERS
 from vampjax.networks import DOWNSAMPLING
+from vampjax.priors import PSEUDO_PARAMS
 
 CHOICES = {
-    "prior": ("standard", "vamp"),
+    "prior": ("standard", "vamp", "mog"),
     "architecture": ("conv", "resnet", "gated_mlp", "hvae_mlp", "hvae_conv"),
     "likelihood": likelihoods.LIKELIHOODS,
     "likelihood_scale_mode": likelihoods.SCALE_MODES,
     "decoder_bias_init": ("data_mean", "zero"),
     "pseudo_init": ("random", "data"),
+    "pseudo_param": PSEUDO_PARAMS,
     "dtype": ("float32", "bfloat16"),
     "optimizer": OPTIMIZERS,
 }
@@ -102,15 +104,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if config.architecture == "gated_mlp":
     _require(len(config.mlp_hidden) > 0 and all(units > 0 for units in config.mlp_hidden),
              f"mlp_hidden={tuple(config.mlp_hidden)} must be a non-empty list of positive sizes.")
-  if config.data.name == "mnist_binary":
+  if config.data.name in ("mnist_binary", "fashion_mnist_binary"):
     _require(config.data.dynamic_binarization,
-             "data.name='mnist_binary' trains on intensities binarized at every step; set "
-             "data.dynamic_binarization=True.")
+             f"data.name={config.data.name!r} trains on intensities binarized at every step; "
+             "set data.dynamic_binarization=True.")
   _require(config.data.channels in (1, 3), f"data.channels={config.data.channels}; use 1 or 3.")
   _require(config.latent_dim > 0, f"latent_dim={config.latent_dim} must be > 0.")
-  if config.prior == "vamp":
+  if config.prior != "standard":
     _require(config.num_components > 0,
-             f"num_components={config.num_components} must be > 0 for prior='vamp'.")
+             f"num_components={config.num_components} must be > 0 for "
+             f"prior={config.prior!r}.")
   _require(config.beta >= 0, f"beta={config.beta} must be >= 0.")
   _require(config.kl_warmup_steps >= 0,
            f"kl_warmup_steps={config.kl_warmup_steps} must be >= 0 (0: no annealing).")

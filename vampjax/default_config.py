@@ -14,11 +14,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.distributed = False         # multi-host: call jax.distributed.initialize() first
 
   config.data = ml_collections.ConfigDict()
-  config.data.name = "mnist"         # data source; see vampjax/data (mnist_binary: the paper's)
+  config.data.name = "mnist"         # data source; see vampjax/data (mnist_binary: the paper's;
+                                     # fashion_mnist_binary: Fashion-MNIST, the same protocol)
   config.data.image_size = 32        # H = W; conv/resnet: divisible by 16
   config.data.channels = 1           # 1 grayscale, 3 colour
   config.data.dynamic_binarization = False  # resample {0,1} pixels each step (Bernoulli MNIST)
-  config.data.path = ""              # image_folder: the image folder; fashion_mnist: IDX folder
+  config.data.path = ""              # image_folder: the image folder; fashion_mnist*: IDX folder
   config.data.crop_size = -1         # centre crop side; -1 source default (CelebA 140), 0 none
   config.data.test_fraction = 0.1    # image_folder without a partition file: hash-split test share
   config.data.partition_file = ""    # image_folder: list_eval_partition.txt; "" = look in/by path
@@ -34,9 +35,14 @@ def get_config() -> ml_collections.ConfigDict:
                                      # | hvae_mlp | hvae_conv (its two-level models)
   config.mlp_hidden = (300, 300)     # gated_mlp: units of the encoder's and decoder's gated layers
   config.latent_dim = 40             # D
-  config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior)
-  config.num_components = 500        # K pseudo-inputs of the VampPrior
+  config.prior = "vamp"              # standard (N(0, I)) | vamp (VampPrior) | mog (K free
+                                     # Gaussians, the VampPrior paper's MoG baseline)
+  config.num_components = 500        # K pseudo-inputs of the VampPrior / components of the MoG
   config.pseudo_init = "data"        # random | data (K training images + noise)
+  config.pseudo_param = "logits"     # pseudo-inputs stored as logits (a sigmoid) | pixels (the
+                                     # original's: clipped to [0, 1], straight-through gradient)
+  config.train_pseudo_inputs = True  # False: pseudo-inputs fixed at their init (the paper's
+                                     # "VampPrior data" with pseudo_init='data')
   config.pseudo_init_mean = 0.05     # random init: pixel mean
   config.pseudo_init_std = 0.01      # random init: pixel std; data init: noise std
   config.logvar_min = -6.0           # encoder log σ² is bounded smoothly to (min, max)
@@ -71,7 +77,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_train_steps = 2000
   config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
 
-  # Early stopping on the validation split (sources that have one: mnist_binary).
+  # Early stopping on the validation split (sources that have one: *mnist_binary).
   config.early_stopping = ml_collections.ConfigDict()
   config.early_stopping.patience_epochs = 0  # > 0: stop after more than this many epochs
                                      # without a lower validation −ELBO (β = 1), not counted

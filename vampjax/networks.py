@@ -17,23 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from vampjax.distributions import bounded_logvar
 from vampjax.fast_convs import Conv2xDown, Conv3x3, ConvTranspose2x
 from vampjax.priors import pixels_to_logits
 
 CHANNELS = (32, 64, 128, 256)
 DOWNSAMPLING = 2 ** len(CHANNELS)
-
-
-def bounded_logvar(h: jax.Array, low: float, high: float) -> jax.Array:
-  """Maps an unbounded pre-activation to log σ² in (low, high), smoothly.
-
-  The original VampPrior code clips log σ² with a hardtanh(−6, 2), which kills the
-  gradient outside the range; a shifted sigmoid keeps it bounded (σ² never collapses
-  to 0 nor explodes, so log q and the KL stay finite) and differentiable everywhere.
-  The shift makes h = 0 give log σ² = 0, the usual initial value.
-  """
-  shift = jnp.log(-low / high) if low < 0 < high else 0.0
-  return low + (high - low) * jax.nn.sigmoid(h + shift)
 
 
 class ResBlock(nn.Module):

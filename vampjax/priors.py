@@ -1,6 +1,7 @@
-"""Priors over z, both written as mixtures of diagonal Gaussians.
+"""Priors over z, all written as mixtures of diagonal Gaussians.
 
-The standard normal is the one-component mixture N(0, I); the VampPrior
+The standard normal is the one-component mixture N(0, I); the MoG has K components with
+free means and variances; the VampPrior
 (Tomczak & Welling, 2018) is p(z) = (1/K) Σ_k q(z | u_k), whose components are the
 encoder's posteriors at K learnable pseudo-inputs u_k. A prior therefore reduces to its
 components (μ_k, log σ²_k), shape (K, D): `log_prob` and `sample` are pure functions of
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from vampjax.distributions import LOG_2PI, sample_gaussian
+from vampjax.distributions import LOG_2PI, bounded_logvar, sample_gaussian
 
 PIXEL_EPS = 1e-4  # pseudo-inputs live in (eps, 1 − eps): a sigmoid never reaches 0 or 1.
 
@@ -78,27 +79,94 @@ def sample(rng: jax.Array, mu_k: jax.Array, logvar_k: jax.Array, n: int) -> jax.
   return sample_gaussian(z_rng, mu_k[k], logvar_k[k])
 
 
-class VampPrior(nn.Module):
-  """Holds the K pseudo-inputs u_k, shaped like images, with pixels in (0, 1).
+# The original code has no MoG prior; its components start near N(0, I), the standard prior:
+# means N(0, MOG_INIT_STD²) (apart, so that they can specialise), log-variances 0.
+MOG_INIT_STD = 0.1
 
-  They are stored as logits so that gradients flow everywhere (the original code's
-  hardtanh clip zeroes them outside [0, 1]). `random` init draws pixels from
-  N(init_mean, init_std²); `data_init` replaces them with K training images plus noise.
+
+class GaussianMixture(nn.Module):
+  """The paper's MoG baseline: p(z) = (1/K) Σ_k N(z; μ_k, diag σ²_k) with μ_k and log σ²_k
+  free parameters. The log-variances are bounded to the encoder's range, so the MoG's
+  components are the same family as the VampPrior's (encoded pseudo-inputs)."""
+
+  num_components: int
+  latent_dim: int
+  logvar_bounds: tuple[float, float] = (-6.0, 2.0)
+
+  @nn.compact
+  def __call__(self) -> Mixture:
+    shape = (self.num_components, self.latent_dim)
+    mu = self.param("means", nn.initializers.normal(MOG_INIT_STD), shape)
+    logvar = self.param("logvars", nn.initializers.zeros, shape)
+    return Mixture(mu, bounded_logvar(logvar, *self.logvar_bounds))
+
+
+PSEUDO_PARAMS = ("logits", "pixels")
+_PARAM_NAMES = {"logits": "pseudo_logits", "pixels": "pseudo_pixels"}
+
+
+@jax.custom_jvp
+def clip_straight_through(x: jax.Array) -> jax.Array:
+  """x clipped to [0, 1] going forward; the identity going backward."""
+  return jnp.clip(x, 0.0, 1.0)
+
+
+@clip_straight_through.defjvp
+def _clip_straight_through_jvp(primals, tangents):
+  return clip_straight_through(primals[0]), tangents[0]
+
+
+def to_stored(pixels: jax.Array, parametrisation: str) -> jax.Array:
+  """What a parametrisation stores for pseudo-inputs of these pixels."""
+  return pixels_to_logits(pixels) if parametrisation == "logits" else pixels
+
+
+def from_stored(stored: jax.Array, parametrisation: str) -> jax.Array:
+  """The pseudo-inputs' pixels, in [0, 1], from what a parametrisation stores."""
+  if parametrisation == "logits":
+    return jax.nn.sigmoid(stored)
+  return clip_straight_through(stored)
+
+
+def stored_params(pixels: jax.Array, parametrisation: str) -> dict[str, jax.Array]:
+  """The VampPrior's parameters holding pseudo-inputs of these pixels."""
+  return {_PARAM_NAMES[parametrisation]: to_stored(pixels, parametrisation)}
+
+
+class VampPrior(nn.Module):
+  """Holds the K pseudo-inputs u_k, shaped like images, with pixels in [0, 1].
+
+  `parametrisation` "logits" stores sigmoid⁻¹(u): gradients flow everywhere, but Adam moves
+  a logit by about the learning rate per step, so a pixel near 0.05 moves ~20× slower than
+  a stored pixel would. "pixels" stores u itself, as the original code does (which clips with
+  a hardtanh(0, 1) whose gradient is 0 outside the range, so a pixel pushed past a bound
+  stays there); here the clip is straight-through: forward clip, backward identity, so the
+  gradient also reaches a pixel at or past a bound and can bring it back. It lives in the
+  module, so any optimiser and gradient accumulation work unchanged; its cost is that a
+  stored pixel pushed past a bound keeps drifting (about one learning rate per step) while
+  the gradient pushes it out. `random` init draws pixels from N(init_mean, init_std²) (the
+  original's 0.05, 0.01); pseudo_init='data' replaces them (`data_init_pixels`). With
+  `trainable` False the pseudo-inputs get no gradient (the paper's fixed "VampPrior data").
   """
 
   num_components: int
   image_shape: tuple[int, int, int]
   init_mean: float = 0.05
   init_std: float = 0.01
+  parametrisation: str = "logits"
+  trainable: bool = True
 
   @nn.compact
   def __call__(self) -> jax.Array:
     def init(rng, shape):
       pixels = self.init_mean + self.init_std * jax.random.normal(rng, shape)
-      return pixels_to_logits(pixels)
+      return to_stored(pixels, self.parametrisation)
 
-    logits = self.param("pseudo_logits", init, (self.num_components, *self.image_shape))
-    return jax.nn.sigmoid(logits)
+    stored = self.param(_PARAM_NAMES[self.parametrisation], init,
+                        (self.num_components, *self.image_shape))
+    if not self.trainable:
+      stored = jax.lax.stop_gradient(stored)
+    return from_stored(stored, self.parametrisation)
 
 
 def pixels_to_logits(pixels: jax.Array) -> jax.Array:
@@ -107,9 +175,10 @@ def pixels_to_logits(pixels: jax.Array) -> jax.Array:
   return jnp.log(pixels) - jnp.log1p(-pixels)
 
 
-def data_init_logits(rng: jax.Array, images: np.ndarray, num_components: int,
+def data_init_pixels(rng: jax.Array, images: np.ndarray, num_components: int,
                      noise_std: float) -> jax.Array:
-  """Logits of K distinct training images (chosen with rng) plus N(0, noise_std²) noise.
+  """K distinct training images (chosen with rng) plus N(0, noise_std²) noise, as pixels
+  (the noise may step outside [0, 1]; `from_stored` maps them back).
 
   images: (N, H, W, C), uint8 in [0, 255] or floats in [0, 1].
   """
@@ -122,4 +191,4 @@ def data_init_logits(rng: jax.Array, images: np.ndarray, num_components: int,
   chosen = np.asarray(images[np.sort(np.asarray(index))], np.float32)
   if np.issubdtype(images.dtype, np.integer):
     chosen /= 255.0
-  return pixels_to_logits(chosen + noise_std * jax.random.normal(noise_rng, chosen.shape))
+  return chosen + noise_std * jax.random.normal(noise_rng, chosen.shape)

@@ -42,8 +42,9 @@ def create_train_state(config: ml_collections.ConfigDict, model: VAE, rng: jax.A
   if model.is_vamp and config.pseudo_init == "data":
     if train_images is None:
       raise ValueError("pseudo_init='data' needs the training images.")
-    params["vamp_prior"] = {"pseudo_logits": priors.data_init_logits(
-        pseudo_rng, train_images, model.num_components, config.pseudo_init_std)}
+    pixels = priors.data_init_pixels(pseudo_rng, train_images, model.num_components,
+                                     config.pseudo_init_std)
+    params["vamp_prior"] = priors.stored_params(pixels, model.pseudo_param)
   if config.decoder_bias_init == "data_mean":
     if train_images is None:
       raise ValueError("decoder_bias_init='data_mean' needs the training images.")

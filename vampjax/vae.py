@@ -1,4 +1,4 @@
-"""The VAE module: encode → sample z → decode, with a standard-normal or VampPrior prior."""
+"""The VAE module: encode → sample z → decode, with a standard-normal, MoG or VampPrior prior."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from vampjax.terms import Terms
 
 
 class VAE(nn.Module):
-  """A VAE whose prior is N(0, I) (num_components = 0) or a VampPrior with K components.
+  """A VAE whose prior is N(0, I) (num_components = 0), or a mixture of K components: the
+  VampPrior (`prior` "vamp") or a mixture of K free Gaussians (`prior` "mog").
 
   With a `mesh`, the batch and the pseudo-inputs are split over its `data` axis: each
   device encodes B/n images and ⌈K/n⌉ pseudo-inputs (K padded with masked components),
@@ -26,11 +27,14 @@ class VAE(nn.Module):
   image_shape: tuple[int, int, int]
   latent_dim: int
   num_components: int = 0
+  prior: str = "vamp"                # with num_components > 0: vamp | mog; else N(0, I)
   architecture: str = "conv"  # conv | resnet | gated_mlp
   mlp_hidden: tuple[int, ...] = (300, 300)
   logvar_bounds: tuple[float, float] = (-6.0, 2.0)
   pseudo_init_mean: float = 0.05
   pseudo_init_std: float = 0.01
+  pseudo_param: str = "logits"       # how the pseudo-inputs are stored: logits | pixels
+  train_pseudo_inputs: bool = True
   likelihood: str = "bernoulli"
   scale_mode: str = "fixed"          # the likelihood's σ: fixed | learned_global | learned_pixel
   scale: float = 1.0
@@ -50,16 +54,21 @@ class VAE(nn.Module):
     self._setup_prior_and_scale()
 
   def _setup_prior_and_scale(self):
-    """The pseudo-inputs (VampPrior) and the likelihood's σ, shared by every model."""
+    """The prior's parameters (pseudo-inputs or MoG components) and the likelihood's σ,
+    shared by every model."""
     self.pixel_scale = likelihoods.PixelScale(self.scale_mode, self.image_shape, self.scale,
                                               *self.scale_bounds)
-    if self.num_components:
+    if self.is_vamp:
       self.vamp_prior = priors.VampPrior(self.num_components, self.image_shape,
-                                         self.pseudo_init_mean, self.pseudo_init_std)
+                                         self.pseudo_init_mean, self.pseudo_init_std,
+                                         self.pseudo_param, self.train_pseudo_inputs)
+    elif self.num_components:
+      self.mog_prior = priors.GaussianMixture(self.num_components, self.latent_dim,
+                                              self.logvar_bounds)
 
   @property
   def is_vamp(self) -> bool:
-    return self.num_components > 0
+    return self.num_components > 0 and self.prior == "vamp"
 
   @property
   def noise_dim(self) -> int:
@@ -95,9 +104,12 @@ class VAE(nn.Module):
     return priors.Mixture(mu_k, logvar_k, mask)
 
   def prior_components(self) -> priors.Mixture:
-    """The prior now: the pseudo-inputs encoded (sharded over devices), or N(0, I)."""
-    if not self.is_vamp:
+    """The prior now: the pseudo-inputs encoded (sharded over devices), the MoG's
+    components (parameters, replicated like every other), or N(0, I)."""
+    if not self.num_components:
       return priors.standard_normal(self.latent_dim)
+    if not self.is_vamp:
+      return self.mog_prior()
     u, mask = self._padded_pseudo_inputs()
     return self._mixture(*self.encoder(self._constrain(u, True)), mask)
 
@@ -130,7 +142,7 @@ class VAE(nn.Module):
     noise (L, N, D); every sample is decoded.
 
     The noise is an input (not drawn here) so that a batch split into micro-batches sees
-    exactly the samples the whole batch would. Without a precomputed `prior`, the
+    exactly the samples the whole batch would. Without a precomputed `prior`, a VampPrior's
     pseudo-inputs are encoded together with the batch. With N(0, I) the closed-form KL
     comes along.
     """
@@ -144,7 +156,7 @@ class VAE(nn.Module):
     log_pz = priors.log_prob(z.reshape(-1, self.latent_dim), *prior).reshape(z.shape[:2])
     return Terms(log_px_z=likelihoods.log_prob(x, logits, self.log_scale(), self.likelihood),
                  log_qz_x=gaussian_log_prob(z, mu, logvar), log_pz=log_pz,
-                 kl=None if self.is_vamp else kl_to_standard_normal(mu, logvar))
+                 kl=None if self.num_components else kl_to_standard_normal(mu, logvar))
 
   def posterior_means(self, x: jax.Array) -> dict[str, jax.Array]:
     """E_q[z|x] (N, D) by latent level: what the active units are counted on."""
@@ -168,11 +180,14 @@ def model_fields(config: ml_collections.ConfigDict, mesh: Mesh | None = None) ->
   return dict(
       image_shape=(config.data.image_size, config.data.image_size, config.data.channels),
       latent_dim=config.latent_dim,
-      num_components=config.num_components if config.prior == "vamp" else 0,
+      num_components=0 if config.prior == "standard" else config.num_components,
+      prior=config.prior,
       architecture=config.architecture,
       logvar_bounds=(config.logvar_min, config.logvar_max),
       pseudo_init_mean=config.pseudo_init_mean,
       pseudo_init_std=config.pseudo_init_std,
+      pseudo_param=config.pseudo_param,
+      train_pseudo_inputs=config.train_pseudo_inputs,
       likelihood=config.likelihood,
       scale_mode=config.likelihood_scale_mode,
       scale=config.likelihood_scale,

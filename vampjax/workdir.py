@@ -60,9 +60,9 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
   """Creates `workdir`, or checks that the run in it has this config; writes config.json."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, CONFIG_FILE)
-  old = jsonio.read_json(path)
-  if old is not None:
-    differences = _differences(old, _as_plain(config))
+  saved = jsonio.read_json(path)
+  if saved is not None:  # keys added since the run was written count at their defaults
+    differences = _differences(_as_plain(_over_defaults(saved)), _as_plain(config))
     if differences and not overwrite and _holds_results(workdir):
       raise WorkdirError(
           f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
@@ -94,7 +94,11 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     raise WorkdirError(f"no {CONFIG_FILE} in {workdir}: not a vampjax run (train one there "
                        "with main.py --workdir).")
   with open(path) as f:
-    saved = json.load(f)
+    return _over_defaults(json.load(f))
+
+
+def _over_defaults(saved: dict) -> ml_collections.ConfigDict:
+  """A saved config over today's defaults."""
   config = default_config.get_config()
   _merge(config, saved)
   return config

@@ -9,6 +9,8 @@ Where we differ from the original code:
   with a hardtanh(−6, 2), whose gradient is zero outside the range.
 - Pseudo-inputs: stored as logits and mapped to (0, 1) by a sigmoid; the original stores the
   pixels and clips them to [0, 1] with a hardtanh (again no gradient outside).
+  `--config.pseudo_param=pixels` stores the pixels, clipped with a straight-through gradient
+  (the paper table's extra row `vamp_pixels`).
 - Decoder: pixel logits and an exact Bernoulli log-likelihood; the original applies a
   sigmoid and clamps the probabilities to [1e-5, 1 − 1e-5] in log p(x|z).
 - KL warm-up: β grows every step, β = step / (100 epochs of steps); the original sets

@@ -18,6 +18,7 @@ SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     "mnist": mnist.load,
     "mnist_binary": mnist_binary.load,
     "fashion_mnist": fashion_mnist.load,
+    "fashion_mnist_binary": fashion_mnist.load_binary,
     "celeba_sample": celeba_sample.load,
     "celeba": celeba.load,
     "image_folder": image_folder.load,

@@ -1,4 +1,5 @@
-"""Fashion-MNIST from its IDX files (Debian's `dataset-fashion-mnist` installs them)."""
+"""Fashion-MNIST from its IDX files (Debian's `dataset-fashion-mnist` installs them): as they
+are (`fashion_mnist`) or with the VampPrior paper's binarized protocol (`fashion_mnist_binary`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import ml_collections
 import numpy as np
 
-from vampjax.data import idx, mnist
+from vampjax.data import idx, mnist, mnist_binary
 from vampjax.data.dataset import DataError, Dataset
 
 DEFAULT_PATH = "/usr/share/datasets/fashion-mnist"
@@ -31,7 +32,8 @@ def read_images(path: str) -> np.ndarray:
   return images
 
 
-def load(data_config: ml_collections.ConfigDict) -> Dataset:
+def read_splits(data_config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
+  """The official 60 000 training and 10 000 test images, uint8 N×28×28, in their order."""
   if data_config.channels != 1:
     raise DataError(f"data.channels={data_config.channels}, but Fashion-MNIST is grayscale; "
                     "set 1.")
@@ -40,5 +42,19 @@ def load(data_config: ml_collections.ConfigDict) -> Dataset:
     raise DataError(f"Fashion-MNIST folder {folder} does not exist; apt-get install "
                     "dataset-fashion-mnist, or set data.path to the folder of its IDX files.")
   train, test = (read_images(find(folder, FILES[split])) for split in ("train", "test"))
+  return train, test
+
+
+def load(data_config: ml_collections.ConfigDict) -> Dataset:
+  train, test = read_splits(data_config)
   return Dataset("fashion_mnist", mnist.pad_to(train, data_config.image_size, "Fashion-MNIST"),
                  mnist.pad_to(test, data_config.image_size, "Fashion-MNIST"))
+
+
+def load_binary(data_config: ml_collections.ConfigDict) -> Dataset:
+  """Dynamically binarized Fashion-MNIST with mnist_binary's protocol (the VampPrior paper's):
+  train 50 000 grey images binarized at every step, validation (the last 10 000 training
+  images) and test binarized once with a fixed seed."""
+  train, test = read_splits(data_config)
+  return mnist_binary.paper_protocol("fashion_mnist_binary", train, test,
+                                     data_config.image_size, "Fashion-MNIST")

@@ -34,13 +34,19 @@ def binarize_once(splits: tuple[np.ndarray, ...], seed: int) -> tuple[np.ndarray
                .astype(np.uint8) for images in splits)
 
 
+def paper_protocol(name: str, official: np.ndarray, test: np.ndarray, image_size: int,
+                   label: str = "MNIST") -> Dataset:
+  """The protocol above on any grayscale set of uint8 N×H×W official train and test images:
+  train = the first NUM_TRAIN official training images (grey, binarized at every step),
+  validation = the rest and test, binarized once from RandomState(EVAL_BINARIZATION_SEED)."""
+  validation, test = binarize_once((official[NUM_TRAIN:], test), EVAL_BINARIZATION_SEED)
+  pad = lambda images: mnist.pad_to(images, image_size, label)
+  return Dataset(name, pad(official[:NUM_TRAIN]), pad(test), validation=pad(validation))
+
+
 def load(data_config: ml_collections.ConfigDict) -> Dataset:
   if data_config.channels != 1:
     raise DataError(f"data.channels={data_config.channels}, but MNIST is grayscale; set 1.")
   arrays = mnist.load_arrays()
-  official = arrays["train_images"]
-  validation, test = binarize_once((official[NUM_TRAIN:], arrays["test_images"]),
-                                   EVAL_BINARIZATION_SEED)
-  pad = lambda images: mnist.pad_to(images, data_config.image_size)
-  return Dataset("mnist_binary", pad(official[:NUM_TRAIN]), pad(test),
-                 validation=pad(validation))
+  return paper_protocol("mnist_binary", arrays["train_images"], arrays["test_images"],
+                        data_config.image_size)

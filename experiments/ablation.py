@@ -1,0 +1,44 @@
+"""The VampPrior paper's prior ablation at one level, decided from our test NLLs: the paper
+found, from worst to best, the standard prior, the MoG, the VampPrior with pseudo-inputs
+fixed to training images ("VampPrior data") and the VampPrior."""
+
+from __future__ import annotations
+
+from experiments import seeds as seeds_lib
+from experiments.tables import PAPER_TABLE, Row
+
+PAPER_ORDER = ("standard", "mog", "vamp_data", "vamp")  # worst to best, the paper's finding
+
+
+def section(rows: dict[str, Row], spreads: dict[str, seeds_lib.Spread]) -> list[str]:
+  """The ablation's rows in the paper's order beside ours, each one's gain over the standard
+  prior beside the paper's where we have its figure, and each step of the order decided by
+  the seed rule; nothing unless an ablation row (MoG or VampPrior data) was evaluated."""
+  present = [k for k in PAPER_ORDER if k in spreads]
+  if not {"mog", "vamp_data"} & set(present) or "standard" not in present:
+    return []
+  ours = sorted(present, key=lambda k: -spreads[k].mean)
+  paper_nll = {k: dict(rows[k].references).get(PAPER_TABLE) for k in present}
+  base, paper_base = spreads["standard"].mean, paper_nll["standard"]
+  lines = ["## The prior ablation (one level)", "",
+           "The paper's order, worst to best test NLL: "
+           + " > ".join(rows[k].label for k in present) + ". Ours: "
+           + " > ".join(f"{rows[k].label} ({spreads[k].mean:.2f})" for k in ours)
+           + f": **{'the same order' if ours == present else 'a different order'}**.", "",
+           "| model | ours: test NLL (nats) | ours: gain over the standard prior "
+           "| the paper's gain |", "|---|---|---|---|"]
+  for k in present:
+    paper = ("—" if paper_nll[k] is None or paper_base is None
+             else f"{paper_base - paper_nll[k]:.2f}")
+    lines.append(f"| {rows[k].label} | {spreads[k].text()} | {base - spreads[k].mean:.2f} "
+                 f"| {paper} |")
+  lines += ["", "Each step of the paper's order (the better row has the lower mean; the seed "
+            "rule of the verdict):", ""]
+  for worse, better in zip(present, present[1:]):
+    d = seeds_lib.decide("<", spreads[better], spreads[worse])
+    lines.append(f"- {rows[better].label} beats {rows[worse].label}: **{d.verdict}** "
+                 f"(gap {spreads[worse].mean - spreads[better].mean:+.2f} nats"
+                 + ("" if d.pooled_sd is None
+                    else f", twice the pooled sd {2 * d.pooled_sd:.2f}") + ").")
+  return lines + ["", f"The paper's gains use its one-level table ({PAPER_TABLE}) where we "
+                  "quote a figure for the row; '—' where we have none."]

@@ -1,0 +1,78 @@
+"""The seed rule of the paper reports: mean ± sd over seeds, the pooled standard deviation, and
+claims decided (or undecided) by the difference of means against twice it."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments import paper_report, run, seeds, tables
+
+
+def test_mean_sd_and_pooled_sd_against_numpy():
+  a, b = [87.10, 87.25, 87.04], [87.40, 87.31, 87.55, 87.38]
+  left, right = seeds.Spread(tuple(a)), seeds.Spread(tuple(b))
+  assert left.mean == pytest.approx(np.mean(a)) and left.sd == pytest.approx(np.std(a, ddof=1))
+  by_hand = np.sqrt(((3 - 1) * np.var(a, ddof=1) + (4 - 1) * np.var(b, ddof=1)) / (3 + 4 - 2))
+  assert seeds.pooled_sd(left, right) == pytest.approx(by_hand)
+  # The pooled sd is the one behind scipy's equal-variance t statistic.
+  t = stats.ttest_ind(a, b).statistic
+  assert abs(t) == pytest.approx(abs(left.mean - right.mean)
+                                 / (by_hand * np.sqrt(1 / 3 + 1 / 4)))
+  assert left.text() == f"{np.mean(a):.2f} ± {np.std(a, ddof=1):.2f} (n = 3)"
+
+
+def test_decided_and_undecided_claims():
+  low = seeds.Spread((86.0, 86.2, 86.1))       # sd 0.1
+  high = seeds.Spread((86.5, 86.7, 86.6))      # sd 0.1, means 0.5 apart > 2 × 0.1
+  near = seeds.Spread((86.15, 86.35, 86.25))   # 0.15 apart < 0.2
+  assert seeds.decide("<", low, high).verdict == "holds"
+  assert seeds.decide(">", low, high).verdict == "does not hold"
+  undecided = seeds.decide("<", low, near)
+  assert undecided.verdict == "undecided"
+  assert undecided.gap == pytest.approx(0.15) and undecided.pooled_sd == pytest.approx(0.1)
+  one = seeds.decide("<", seeds.Spread((86.2,)), near)  # one seed: the numbers alone
+  assert (one.verdict, one.pooled_sd) == ("holds", None)
+
+
+def test_seeded_rows_keep_seed_0s_workdir():
+  row = next(r for r in tables.TABLES["paper"].rows if r.key == "vamp")
+  assert seeds.seeded(row, 0) is row and seeds.seed_of(row) == 0
+  assert seeds.seeded(row, 2).run_name == row.run_name + "_seed-2"
+  assert seeds.seed_of(seeds.seeded(row, 2)) == 2
+
+
+def paper_results(nlls: dict[str, list[float]]) -> list[run.RowResult]:
+  rows = {row.key: row for row in tables.TABLES["paper"].rows}
+  return [run.RowResult(seeds.seeded(rows[key], seed), None, 0, {"is_nll_nats": nll}, {})
+          for key, values in nlls.items() for seed, nll in enumerate(values)]
+
+
+def claim(word: str) -> tables.Claim:
+  return next(c for c in tables.TABLES["paper"].claims if word in c.statement)
+
+
+def test_paper_claim_lines_from_seeds():
+  results = paper_results({"standard": [90.36, 90.20, 90.41], "vamp": [87.25, 87.55, 87.40],
+                           "vamp_normgrad": [87.13, 87.35, 87.20], "hvae_vamp": [86.0]})
+  spreads = seeds.spreads(results)
+  labels = {r.row.key: r.row.label for r in results}
+  line = paper_report.claim_line(claim("AdamNormGrad"), labels, spreads)
+  assert ": undecided** — " in line and "87.23 ± 0.11 (n = 3)" in line
+  assert "87.40 ± 0.15 (n = 3)" in line and "apart by 0.17" in line
+  assert ": holds** — " in paper_report.claim_line(claim("one level)"), labels, spreads)
+  line = paper_report.claim_line(claim("Two levels beat one (VampPrior)"), labels, spreads)
+  assert ": holds** — " in line and "has one seed: no spread" in line
+  assert paper_report.claim_line(claim("at two levels"), labels, spreads) is None
+
+
+def test_ablation_section_orders_the_priors():
+  results = paper_results({"standard": [90.3, 90.4], "mog": [89.0, 89.2],
+                           "vamp_data": [89.1, 89.3], "vamp": [87.2, 87.4]})
+  rows = {r.row.key: r.row for r in results}
+  lines = "\n".join(paper_report.ablation.section(rows, seeds.spreads(results)))
+  assert "**a different order**" in lines  # the MoG (89.1) beats VampPrior data (89.2)
+  assert "VampPrior data: K = 500 fixed training images beats MoG" in lines
+  assert "fixed training images beats MoG prior, K = 500 free Gaussians: **undecided**" in lines
+  assert "| VampPrior, K = 500 | 87.30 ± 0.14 (n = 2) | 3.05 | 2.99 |" in lines
+  assert paper_report.ablation.section(rows, seeds.spreads(paper_results(
+      {"standard": [90.0], "vamp": [87.0]}))) == []
