@@ -18,11 +18,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from vampjax import checkpointing, state
+from vampjax import state
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.metrics import likelihood, masked_eval
-from vampjax.models import build_model
 from vampjax.vae import VAE
 
 
@@ -35,10 +34,13 @@ def _log_likelihood(model: VAE, params: Any, x: jax.Array, rng: jax.Array,
 
 
 class Run:
-  """A restored run: its `config`, `params` and `step`, and the model's operations."""
+  """A restored run: its `config`, `params`, `step` and `which` checkpoint that step is
+  ("chosen", "best" or "latest"), and the model's operations."""
 
-  def __init__(self, config: ml_collections.ConfigDict, model: VAE, params: Any, step: int):
+  def __init__(self, config: ml_collections.ConfigDict, model: VAE, params: Any, step: int,
+               which: str):
     self.config, self.model, self.params, self.step = config, model, params, step
+    self.which = which
     apply = lambda method: jax.jit(  # pylint: disable=g-long-lambda
         lambda p, *args: model.apply({"params": p}, *args, method=method))
     self._encode = apply("encode")
@@ -86,10 +88,10 @@ class Run:
 
 
 def load_run(workdir: str, step: int | None = None) -> Run:
-  """The run in `workdir` (its config.json and checkpoint `step`, default the latest)."""
+  """The run in `workdir`: its config.json and the checkpoint of `step`, by default the one
+  `--mode=eval` scores (the best validation checkpoint when early stopping saved one, else
+  the latest). `Run.step` and `Run.which` ("chosen", "best", "latest") say which it is."""
   config = workdir_lib.read_config(workdir)
-  model = build_model(config)
-  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
-  restored = checkpointing.restore(mngr, state.abstract_train_state(config, model), step,
-                                   how_to_pick="load_run(workdir, step={step})")
-  return Run(config, model, restored.params, int(restored.step))
+  model, restored, chosen = state.restore_chosen(config, workdir, step,
+                                                 how_to_pick="load_run(workdir, step={step})")
+  return Run(config, model, restored.params, int(restored.step), chosen.which)
