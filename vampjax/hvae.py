@@ -176,6 +176,10 @@ class HVAE(VAE):
     return ("z2", "z1")
 
   @property
+  def kl_is_analytic(self) -> bool:
+    return False  # the KL of p(z1|z2) p(z2) is estimated by sampling
+
+  @property
   def noise_dim(self) -> int:
     return self.latent_dim + self.z1_dim
 

@@ -58,8 +58,30 @@ class VAE(nn.Module):
                                          self.pseudo_init_mean, self.pseudo_init_std)
 
   @property
+  def prior_kind(self) -> str:
+    """The prior on the top latent: standard (N(0, I)) or vamp (the VampPrior)."""
+    return "vamp" if self.num_components > 0 else "standard"
+
+  @property
   def is_vamp(self) -> bool:
-    return self.num_components > 0
+    return self.prior_kind == "vamp"
+
+  @property
+  def prior_is_learned(self) -> bool:
+    """Whether the prior's components depend on the parameters (worth computing once per
+    step, not once per micro-batch)."""
+    return self.prior_kind != "standard"
+
+  @property
+  def kl_is_analytic(self) -> bool:
+    """Whether the forward pass gives KL(q(z|x) ‖ p(z)) in closed form (N(0, I) on one
+    level), so one posterior sample per example suffices."""
+    return self.prior_kind == "standard"
+
+  def noise_shape(self, batch_size: int, kl_samples: int) -> tuple[int, int, int]:
+    """Shape (L, N, noise_dim) of the standard-normal noise behind a batch's posterior
+    samples: L = kl_samples for the Monte-Carlo KL, 1 where the KL is analytic."""
+    return (1 if self.kl_is_analytic else kl_samples, batch_size, self.noise_dim)
 
   @property
   def latent_levels(self) -> tuple[str, ...]:
@@ -155,7 +177,7 @@ class VAE(nn.Module):
     log_pz = priors.log_prob(z.reshape(-1, self.latent_dim), *prior).reshape(z.shape[:2])
     return Terms(log_px_z=likelihoods.log_prob(x, logits, self.log_scale(), self.likelihood),
                  log_qz_x=gaussian_log_prob(z, mu, logvar), log_pz=log_pz,
-                 kl=None if self.is_vamp else kl_to_standard_normal(mu, logvar))
+                 kl=kl_to_standard_normal(mu, logvar) if self.kl_is_analytic else None)
 
   def posteriors(self, x: jax.Array) -> dict[str, tuple[jax.Array, jax.Array]]:
     """q(z|x) as (μ, log σ²), each (N, D), by latent level."""
