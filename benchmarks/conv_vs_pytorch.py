@@ -2,7 +2,7 @@
 timed side by side: is a step that is not faster than PyTorch's bound by the conv kernels?
 
   pip install torch==2.13.0   # optional, as for benchmarks/vs_pytorch.py
-  python benchmarks/conv_vs_pytorch.py --configs=celeba_vamp_resnet:500,celeba_vae_conv
+  python -m benchmarks.conv_vs_pytorch --configs=celeba_vamp_resnet:500,celeba_vae_conv
 
 The layers are recorded from the model itself (every Conv3x3, Conv2xDown and
 ConvTranspose2x call of one train-step forward pass, with its batch: the encoder sees the
@@ -18,7 +18,6 @@ of the same rounds.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any, Callable
 
@@ -27,10 +26,9 @@ from flax import linen as nn
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import vs_pytorch  # pylint: disable=wrong-import-position
-from vampjax import fast_convs, objective, xla_cpu  # pylint: disable=wrong-import-position
+from benchmarks import vs_pytorch
+from vampjax import fast_convs, objective, xla_cpu
+from vampjax.models import build_model
 
 try:
   import torch
@@ -66,7 +64,7 @@ def conv_layers(config, state: Any, batch: jax.Array) -> list[dict[str, Any]]:
                      "kernel": list(params["kernel"].shape), "name": "/".join(module.path)})
     return next_fun(*args, **kwargs)
 
-  noise = objective.sample_noise(jax.random.key(0), config, batch.shape[0])
+  noise = objective.sample_noise(jax.random.key(0), build_model(config), config, batch.shape[0])
   with nn.intercept_methods(record):
     jax.eval_shape(lambda p: state.apply_fn({"params": p}, batch, noise), state.params)
   return layers

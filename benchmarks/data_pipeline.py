@@ -2,7 +2,7 @@
 preprocessed to 64×64 (decode with 1 and with all threads, then from the .npy cache);
 load times are the best of 3.
 
-  python benchmarks/data_pipeline.py [--num_images=2000] [--batch_size=64]
+  python -m benchmarks.data_pipeline [--num_images=2000] [--batch_size=64]
 
 Batches/s are measured for `train_batches` (index, uint8 -> float32) behind `prefetch`,
 i.e. what the training loop waits for; the model step is not included.
@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from configs import default  # pylint: disable=wrong-import-position
-from vampjax import data  # pylint: disable=wrong-import-position
-from vampjax.data import pipeline  # pylint: disable=wrong-import-position
+from configs import default
+from vampjax import data
+from vampjax.data import pipeline
 
 
 def batch_rate(images: np.ndarray, batch_size: int, steps: int) -> float:
@@ -56,12 +53,12 @@ def timed_load(config, repeats: int = 3) -> tuple[data.Dataset, float]:
   return dataset, best
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--num_images", type=int, default=2000)
   parser.add_argument("--batch_size", type=int, default=64)
   parser.add_argument("--steps", type=int, default=300)
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
 
   config = default.get_config()
   mnist, seconds = timed_load(config)

@@ -1,6 +1,6 @@
 """The train step under glibc malloc settings: does the allocator make steps slow or erratic?
 
-  python benchmarks/malloc_settings.py --configs=celeba_vamp_resnet:500,celeba_vae_conv \
+  python -m benchmarks.malloc_settings --configs=celeba_vamp_resnet:500,celeba_vae_conv \
       --rounds=3 --steps=16 --out=benchmarks/results/malloc_settings_cpu.json
 
 XLA:CPU keeps its buffers in glibc's malloc, and `main.py` restarts itself with malloc's
@@ -16,17 +16,13 @@ import datetime
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from typing import Any
 
 from absl import app, flags
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import measure  # pylint: disable=wrong-import-position
+from benchmarks import measure
 
 SETTINGS = {
     # What main.py runs with (vampjax.xla_cpu.restart_with_huge_pages adds it).
@@ -51,10 +47,11 @@ def step_times(spec: str, tunables: str) -> list[float]:
   name, _, k = spec.partition(":")
   with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "step.json")
-    argv = [sys.executable, os.path.join(HERE, "train_step.py"), f"--configs={name}",
-            f"--steps={FLAGS.steps}", f"--out={out}"] + ([f"--num_components={k}"] if k else [])
+    argv = measure.module_command("train_step", f"--configs={name}", f"--steps={FLAGS.steps}",
+                                  f"--out={out}", *([f"--num_components={k}"] if k else []),
+                                  *(["--tiny"] if measure.tiny() else []))
     subprocess.run(argv, env={**os.environ, "GLIBC_TUNABLES": tunables}, check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, cwd=measure.ROOT)
     with open(out) as f:
       return json.load(f)["results"][0]["step_s"]
 
@@ -102,7 +99,7 @@ def main(_):
 def write(path: str, results: list[dict[str, Any]]) -> None:
   """The results as JSON at `path`, with when, where and how, and as markdown beside it."""
   report = {"date": datetime.date.today().isoformat(), "cpu": measure.cpu_name(),
-            "cores": os.cpu_count(), "command": " ".join(["python", *sys.argv]),
+            "cores": os.cpu_count(), "command": measure.command_line(),
             "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps, "results": results}
   measure.write_report(path, report, markdown)
 

@@ -21,15 +21,37 @@ import sys
 import time
 from typing import Any, Callable, Iterator
 
+from absl import flags
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from vampjax import fast_convs  # pylint: disable=wrong-import-position
-from vampjax.state import create_train_state  # pylint: disable=wrong-import-position
-from vampjax.models import build_model  # pylint: disable=wrong-import-position
+from vampjax import fast_convs
+from vampjax.state import create_train_state
+from vampjax.models import build_model
 from vampjax.vae import VAE
+
+
+flags.DEFINE_bool("tiny", False, "Tiny sizes (4 images, K = 4): a smoke test of the script in "
+                  "seconds (tests/test_benchmarks.py); its numbers mean nothing.")
+TINY = {"batch_size": 4, "num_components": 4, "eval.is_chunk": 4}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+
+
+def module_command(name: str, *args: str) -> list[str]:
+  """The command that runs benchmarks/<name>.py as a module, `python -m benchmarks.<name>`,
+  with `args`; run it with cwd=ROOT."""
+  return [sys.executable, "-m", f"benchmarks.{name}", *args]
+
+
+def tiny() -> bool:
+  """Whether this benchmark runs with --tiny."""
+  return flags.FLAGS.is_parsed() and flags.FLAGS.tiny
+
+
+def command_line() -> str:
+  """How this benchmark was run, `python -m benchmarks.<name> <flags>`, for its report."""
+  module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+  return " ".join(["python", "-m", f"benchmarks.{module}", *sys.argv[1:]])
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -71,7 +93,7 @@ def spread(seconds: list[float], prefix: str) -> dict[str, float]:
 def matmul_peak_gflops(n: int | None = None, repeats: int = 5) -> dict[str, float]:
   """Float32 matmul rates of numpy and of XLA on this machine: practical peaks. n: 2048 on
   CPU; 8192 on an accelerator, where a 2048² product is too short to time."""
-  n = n or (2048 if jax.default_backend() == "cpu" else 8192)
+  n = n or (256 if tiny() else 2048 if jax.default_backend() == "cpu" else 8192)
   a = np.random.default_rng(0).standard_normal((n, n), np.float32)
   xla_matmul, a_device = jax.jit(lambda x: x @ x), jax.numpy.asarray(a)
   rates = {}
@@ -119,7 +141,8 @@ def peak_rss_mb() -> float:
 def study_config(name: str, num_components: int | None = None,
                  grad_accum_steps: int | None = None, dtype: str | None = None) -> Any:
   """configs/<name>.py at its real sizes, K, the micro-batches and the compute dtype
-  overridden where given, initialised without data (the cost does not depend on it)."""
+  overridden where given, initialised without data (the cost does not depend on it); with
+  --tiny, at the sizes of `TINY`."""
   config = importlib.import_module(f"configs.{name}").get_config()
   if dtype:
     config.dtype = dtype
@@ -129,6 +152,8 @@ def study_config(name: str, num_components: int | None = None,
     config.grad_accum_steps = grad_accum_steps
   config.pseudo_init = "random"  # shapes and cost are the same as with the data inits
   config.decoder_bias_init = "zero"
+  if tiny():
+    config.update_from_flattened_dict(TINY)
   return config
 
 

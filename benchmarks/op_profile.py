@@ -1,7 +1,7 @@
 """Where a train step's (or the IS-NLL's) time goes, op by op, from a jax.profiler trace.
 
-  python benchmarks/op_profile.py --config=celeba_vamp_conv --num_components=500 --top=15
-  python benchmarks/op_profile.py --config=mnist_vamp --nll_samples=500
+  python -m benchmarks.op_profile --config=celeba_vamp_conv --num_components=500 --top=15
+  python -m benchmarks.op_profile --config=mnist_vamp --nll_samples=500
 
 XLA:CPU traces every thunk it runs when `--xla_cpu_enable_xprof_traceme` is set, which this
 script sets; the tracing slows the program by 15–40%, so read shares rather than absolute
@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 from typing import Any, Callable
@@ -30,11 +29,9 @@ from typing import Any, Callable
 from absl import app, flags
 import jax
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import measure  # pylint: disable=wrong-import-position
-from vampjax import train, xla_cpu  # pylint: disable=wrong-import-position
-from vampjax.metrics import likelihood, masked_eval  # pylint: disable=wrong-import-position
+from benchmarks import measure
+from vampjax import train, xla_cpu
+from vampjax.metrics import likelihood, masked_eval
 
 flags.DEFINE_string("config", "celeba_vamp_conv", "Config module under configs/.")
 flags.DEFINE_integer("num_components", None, "Override K.")
@@ -109,8 +106,9 @@ def profiled_program() -> tuple[str, Callable[..., Any], tuple]:
   else:
     prior = masked_eval.prior_components_fn(model)(state.params)
     what = f"IS-NLL of {len(batch)} images, S = {FLAGS.nll_samples}"
-    fn = likelihood.vae_estimate(model, config.likelihood, FLAGS.nll_samples,
-                                 config.eval.is_chunk, include_constant=False)
+    fn = lambda p, x, key, c: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
+        model, p, x, key, c, config, FLAGS.nll_samples, config.eval.is_chunk,
+        include_constant=False)
     args = (state.params, batch, rng, prior)
   what = f"{FLAGS.config} (K = {config.num_components}), {what}"
   return what, jax.jit(fn).lower(*args).compile(), args

@@ -1,8 +1,9 @@
 """Per-device cost of the VampPrior with n = 1, 2, 4, 8 data-parallel devices.
 
-  python benchmarks/scaling.py            # celeba_vamp_conv sizes: K=1000, B=64, 64×64×3
-  python benchmarks/scaling.py --small    # K=256, B=32: a couple of minutes on 2 cores
-  python benchmarks/scaling.py --small --out=scaling.json
+  python -m benchmarks.scaling            # celeba_vamp_conv sizes: K=1000, B=64, 64×64×3
+  python -m benchmarks.scaling --small    # K=256, B=32: a couple of minutes on 2 cores
+  python -m benchmarks.scaling --small --out=scaling.json
+  python -m benchmarks.scaling --tiny --devices=1,2 --repeats=1   # K=4, B=4: a smoke test
 
 One subprocess per n with XLA_FLAGS=--xla_force_host_platform_device_count=n. For each n:
 
@@ -28,13 +29,11 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import measure  # pylint: disable=wrong-import-position
+from benchmarks import measure
 
 SIZES = {"full": {"num_components": 1000, "batch_size": 64},
-         "small": {"num_components": 256, "batch_size": 32}}
+         "small": {"num_components": 256, "batch_size": 32},
+         "tiny": {"num_components": 4, "batch_size": 4}}
 
 
 def _config(num_components: int, batch_size: int, prior: str = "vamp"):
@@ -66,7 +65,7 @@ def _programs(config, mesh):
   batch = np.random.default_rng(0).uniform(
       size=(config.batch_size, size, size, channels)).astype(np.float32)
   prior = lambda p: model.apply({"params": p}, method="prior_components")
-  step = train.make_train_step(config)
+  step = train.make_train_step(config, model)
   if mesh is None:
     return jax.jit(prior), jax.jit(step), state, batch, jax.random.key(1)
   repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
@@ -129,15 +128,16 @@ def table(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--small", action="store_true", help="K=256, B=32 instead of K=1000, B=64")
+  parser.add_argument("--tiny", action="store_true", help="K=4, B=4: a smoke test in seconds")
   parser.add_argument("--devices", default="1,2,4,8", help="comma-separated n")
   parser.add_argument("--repeats", type=int, default=3, help="timed runs (median) per program")
   parser.add_argument("--out", help="write the rows as JSON here")
   parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-  args = parser.parse_args()
-  size = "small" if args.small else "full"
+  args = parser.parse_args(argv)
+  size = "tiny" if args.tiny else "small" if args.small else "full"
   if args.worker:
     from vampjax import xla_cpu  # pylint: disable=g-import-not-at-top
     xla_cpu.configure_process()  # as main.py runs, before JAX starts in this process
@@ -146,10 +146,10 @@ def main() -> None:
   rows = []
   for n in map(int, args.devices.split(",")):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
-    argv = [sys.executable, __file__, f"--worker={n}", f"--repeats={args.repeats}"]
+    argv = measure.module_command("scaling", f"--worker={n}", f"--repeats={args.repeats}")
     start = time.perf_counter()
-    done = subprocess.run(argv + (["--small"] if args.small else []), env=env, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(argv + ([f"--{size}"] if size != "full" else []), env=env, check=True,
+                          capture_output=True, text=True, cwd=measure.ROOT)
     rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"n={n}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
   k, b = SIZES[size]["num_components"], SIZES[size]["batch_size"]

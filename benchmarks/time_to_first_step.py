@@ -1,10 +1,10 @@
 """Wall time of `python main.py` for one training step (import + data + init + compile + step),
 with an empty and then a warm persistent compilation cache.
 
-  python benchmarks/time_to_first_step.py --config=configs/mnist_vamp.py
+  python -m benchmarks.time_to_first_step --config=configs/mnist_vamp.py
 
 The run also saves a checkpoint and evaluates 100 test images, so the figure is an upper
-bound on the time to the first step.
+bound on the time to the first step. --tiny: the sizes of `measure.TINY` and 4 test images.
 """
 
 import os
@@ -15,18 +15,21 @@ import time
 
 from absl import app, flags
 
+from benchmarks import measure
+
 flags.DEFINE_string("config", "configs/mnist_vamp.py", "Config file.")
 flags.DEFINE_integer("repeats", 2, "Runs with the warm cache.")
 FLAGS = flags.FLAGS
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_once(cache: str) -> float:
   with tempfile.TemporaryDirectory() as workdir:
+    sizes = {**measure.TINY, "num_eval_examples": 4} if FLAGS.tiny else {"num_eval_examples": 100}
     command = [sys.executable, "main.py", f"--config={FLAGS.config}", f"--workdir={workdir}",
-               "--config.num_train_steps=1", "--config.num_eval_examples=100"]
+               "--config.num_train_steps=1",
+               *[f"--config.{key}={value}" for key, value in sizes.items()]]
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True,
+    subprocess.run(command, cwd=measure.ROOT, check=True, capture_output=True,
                    env={**os.environ, "VAMPJAX_COMPILATION_CACHE": cache})
     return time.perf_counter() - start
 

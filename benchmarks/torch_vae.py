@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vampjax import models, objective
+from vampjax import models
 from vampjax.hvae import HIDDEN
 from vampjax.networks import CHANNELS, DOWNSAMPLING
 
@@ -374,7 +374,7 @@ def make_step(model: VAE, config: ml_collections.ConfigDict, compile_loss: bool
   are what compiling can speed up)."""
   optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
   loss_fn = torch.compile(model) if compile_loss else model
-  samples, width = objective.num_noise_samples(config), models.noise_dim(config)
+  samples, _, width = models.build_model(config).noise_shape(0, config.kl_samples)
 
   def step(x, beta):
     optimizer.zero_grad(set_to_none=True)

@@ -1,6 +1,6 @@
 """Times the jitted train step of study configs at their real sizes on synthetic batches.
 
-  python benchmarks/train_step.py --configs=mnist_vamp,celeba_vamp_conv --steps=20
+  python -m benchmarks.train_step --configs=mnist_vamp,celeba_vamp_conv --steps=20
 
 Prints one line per config and writes JSON (--out): compile time, median and spread of the
 step time after warm-up, images/s, the step's FLOPs, achieved GFLOP/s and its fraction of a
@@ -13,17 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import time
 
 from absl import app, flags
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import measure  # pylint: disable=wrong-import-position
-from vampjax import train, xla_cpu  # pylint: disable=wrong-import-position
+from benchmarks import measure
+from vampjax import train, xla_cpu
 
 flags.DEFINE_list("configs", ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv"],
                   "Config modules under configs/.")
@@ -39,7 +36,7 @@ FLAGS = flags.FLAGS
 
 
 def benchmark(name: str, steps: int) -> dict:
-  config, _, state, batch = measure.study_step_inputs(name, FLAGS.num_components,
+  config, model, state, batch = measure.study_step_inputs(name, FLAGS.num_components,
                                                       FLAGS.grad_accum_steps, FLAGS.dtype)
   size, channels = config.data.image_size, config.data.channels
   step_fn = jax.jit(train.make_train_step(config), donate_argnums=0)
@@ -66,7 +63,7 @@ def benchmark(name: str, steps: int) -> dict:
     times.append(time.perf_counter() - start)
   median = float(np.median(times))
   return {"config": name, "batch_size": config.batch_size, "image": [size, size, channels],
-          "prior": config.prior, "num_components": config.num_components,
+          "prior": model.prior_kind, "num_components": model.num_components,
           "architecture": config.architecture, "grad_accum_steps": config.grad_accum_steps,
           "convs": "reference" if FLAGS.reference_convs else "fast_convs", "dtype": config.dtype,
           "compile_s": compile_s, "step_s": times,

@@ -1,7 +1,7 @@
 """Times each form of the transposed conv C(w)ᵀ x (`vampjax.fast_convs`) on the shapes
 where the study runs it, and marks (*) the one `_adjoint_fastest` picks.
 
-  python benchmarks/transposed_conv_forms.py
+  python -m benchmarks.transposed_conv_forms [--tiny]
 
 C(w)ᵀ x is the decoder's forward (batch 100 for MNIST, 64 for CelebA, 5000 for MNIST's
 importance-sampled NLL) and the input gradient of the encoder's strided convs (the batch
@@ -10,16 +10,13 @@ plus K = 500 pseudo-inputs). Rounds alternate between the forms; min and median 
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
 import time
 
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from vampjax import fast_convs, xla_cpu  # pylint: disable=wrong-import-position
+from vampjax import fast_convs, xla_cpu
 
 # (where, N, input H = W, C_in, C_out)
 SHAPES = [("MNIST decoder", 100, 2, 256, 128), ("MNIST decoder", 100, 4, 128, 64),
@@ -56,14 +53,19 @@ def compare(forms: dict, args: tuple, rounds: int = 3, calls: int = 3) -> dict[s
   return seconds
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--tiny", action="store_true", help="2 images, one shape of each "
+                      "place, one call: a smoke test in seconds; its numbers mean nothing")
+  args = parser.parse_args(argv)
   xla_cpu.configure_process()  # as main.py runs
   rng = np.random.default_rng(0)
-  for where, n, size, c_in, c_out in SHAPES:
+  shapes = [(where, 2, *rest) for where, _, *rest in SHAPES[::4]] if args.tiny else SHAPES
+  for where, n, size, c_in, c_out in shapes:
     x = jax.numpy.asarray(rng.standard_normal((n, size, size, c_in)), np.float32)
     kernel = jax.numpy.asarray(rng.standard_normal((4, 4, c_out, c_in)), np.float32)
     forms = {name: fn for name, fn in FORMS.items() if name != "cropped" or size <= 2}
-    seconds = compare(forms, (x, kernel))
+    seconds = compare(forms, (x, kernel), *((1, 1) if args.tiny else ()))
     picked = fast_convs._adjoint_form(x.shape, c_out)
     cells = [f"{'*' if forms[name] is picked else ' '}{name} "
              f"{1e3 * min(s):.1f}/{1e3 * np.median(s):.1f}" for name, s in seconds.items()]

@@ -1,9 +1,9 @@
 """vampjax's jitted train step against the same step in PyTorch, timed side by side.
 
   pip install torch==2.13.0   # optional: only this benchmark uses PyTorch (the CPU build)
-  python benchmarks/vs_pytorch.py --out=benchmarks/results/vs_pytorch_cpu.json
-  python benchmarks/vs_pytorch.py --check   # same weights: do the losses agree?
-  python benchmarks/vs_pytorch.py --processes   # each framework in a fresh process
+  python -m benchmarks.vs_pytorch --out=benchmarks/results/vs_pytorch_cpu.json
+  python -m benchmarks.vs_pytorch --check   # same weights: do the losses agree?
+  python -m benchmarks.vs_pytorch --processes   # each framework in a fresh process
 
 Machines of one kind differ by about 2× and a shared machine drifts within minutes, so
 absolute times from different runs do not compare. Here each round times `--steps` steps
@@ -36,16 +36,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import measure  # pylint: disable=wrong-import-position
-import torch_layout  # pylint: disable=wrong-import-position
-from vampjax import objective, train, xla_cpu  # pylint: disable=wrong-import-position
-from vampjax.networks import CHANNELS, DOWNSAMPLING  # pylint: disable=wrong-import-position
+from benchmarks import measure
+from benchmarks import torch_layout
+from vampjax import objective, train, xla_cpu
+from vampjax.models import build_model
+from vampjax.networks import CHANNELS, DOWNSAMPLING
 
 try:
   import torch
-  import torch_vae
+  from benchmarks import torch_vae
 except ImportError:
   torch = None
 
@@ -103,7 +102,7 @@ def compare(config, model, params: Any, batch: jax.Array, rng: jax.Array
             ) -> dict[str, dict[str, float]]:
   """The loss terms (batch means, β = 1) and the gradient norm of vampjax and of PyTorch on
   the same weights, batch and noise: {term: {vampjax, torch, relative_difference}}."""
-  noise = objective.sample_noise(rng, config, batch.shape[0])
+  noise = objective.sample_noise(rng, model, config, batch.shape[0])
 
   def loss_fn(p):
     terms = objective.loss_terms(model.apply({"params": p}, batch, noise), 1.0)
@@ -229,10 +228,11 @@ def in_own_processes(spec: str) -> tuple[dict[str, list[list[float]]], dict[str,
   for name in measure.interleaved(frameworks(), FLAGS.rounds):
     if name in errors:
       continue
-    argv = [sys.executable, os.path.abspath(__file__), f"--worker={name}",
-            f"--configs={spec}", f"--steps={FLAGS.steps}", f"--pause={FLAGS.pause}",
-            f"--threads={FLAGS.threads or os.cpu_count()}"]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    argv = measure.module_command(
+        "vs_pytorch", f"--worker={name}", f"--configs={spec}", f"--steps={FLAGS.steps}",
+        f"--pause={FLAGS.pause}", f"--threads={FLAGS.threads or os.cpu_count()}",
+        *(["--tiny"] if measure.tiny() else []))
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=measure.ROOT)
     if done.returncode:
       if name != "torch_compile":  # the one that may not work on a model
         raise RuntimeError(done.stderr[-2000:])
@@ -254,10 +254,11 @@ def benchmark(spec: str) -> dict[str, Any]:
   else:
     config, _, state, batch = study_inputs(spec)
     times, first, errors = in_one_process(config, state, batch)
+  model = build_model(config)
   result = {"config": spec, "batch_size": config.batch_size,
             "image": [config.data.image_size] * 2 + [config.data.channels],
-            "architecture": config.architecture, "prior": config.prior,
-            "num_components": config.num_components if config.prior == "vamp" else 0,
+            "architecture": config.architecture, "prior": model.prior_kind,
+            "num_components": model.num_components,
             "latent_dim": config.latent_dim, "likelihood": config.likelihood,
             "first_call_s": first, "errors": errors,
             "step_s": {name: {"median": float(np.median(t)), "per_round": t}
@@ -320,7 +321,7 @@ def write(path: str, results: list[dict[str, Any]],
   """The results as JSON at `path` with when, where and how they were measured, and as
   markdown beside it (`.md`, by `to_markdown`, default this script's table)."""
   report = {"date": datetime.date.today().isoformat(), "machine": machine(),
-            "command": " ".join(["python", *sys.argv]),
+            "command": measure.command_line(),
             "rounds": FLAGS.rounds, "steps_per_round": FLAGS.steps,
             "processes": FLAGS.processes,
             "note": "ratio = PyTorch time / vampjax time within each round; "

@@ -39,7 +39,7 @@ def run_one(config_name: str, overrides: dict[str, Any], steps: int, workdir: st
   start = time.perf_counter()
   train.train_and_evaluate(config, workdir)
   seconds = time.perf_counter() - start
-  model, trained = state.restore_model(config, workdir)
+  model, trained, _ = state.restore_chosen(config, workdir)
   images = data.get_dataset(config).test[:num_test]
   test = masked_eval.loss_means(model, trained.params, images, config,
                                 state.rng_streams(config.seed)["eval"], config.beta,

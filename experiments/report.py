@@ -15,6 +15,7 @@ import jax
 from experiments import budgets as budgets_lib
 from experiments.run import RowResult, RunPlan
 from experiments.tables import Claim, Row, Table
+from vampjax.models import build_model
 
 DATA_LABELS = {
     "mnist": "real MNIST (60 000 train / 10 000 test, padded to 32×32), the study's data",
@@ -106,7 +107,7 @@ def budget_table(results: list[RowResult]) -> list[str]:
     c = r.plan.config
     epochs = r.plan.total_steps * c.batch_size / r.plan.train_size
     at = r.step * c.batch_size / r.plan.train_size
-    k = str(c.num_components) if c.prior != "standard" else "—"
+    k = str(build_model(c).num_components or "—")  # K of a mixture prior
     lines.append(f"| {r.row.label} | {r.plan.total_steps} | {epochs:.2f} | {c.batch_size} | {k} "
                  f"| {duration(r.train_log['step_seconds'])} | step {r.step} "
                  f"(epoch {at:.2f}) | {r.metrics['eval_seconds']:.0f} s |")

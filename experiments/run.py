@@ -24,9 +24,9 @@ import numpy as np
 from experiments import budgets as budgets_lib
 from experiments import seeds as seeds_lib
 from experiments.tables import Row, Table
-from vampjax import checkpointing, config_validation, data, jsonio, train, workdir as workdir_lib
+from vampjax import config_validation, data, jsonio, train, workdir as workdir_lib
 from vampjax.metrics import evaluate
-from vampjax.state import best_step, restore_model, rng_streams
+from vampjax.state import choose_checkpoint, latest_step, restore_model, rng_streams
 
 TRAIN_LOG = "reproduce_train.json"
 EVAL_DIR = "reproduce_eval"
@@ -92,12 +92,6 @@ def plan_run(table: Table, rows: list[Row], budget: budgets_lib.Budget, args: ar
   return RunPlan(config, dataset, overrides, workdir, train_size, total, eval_steps)
 
 
-def latest_step(workdir: str) -> int:
-  if not os.path.isdir(os.path.join(workdir, checkpointing.CHECKPOINT_DIR)):
-    return 0
-  return checkpointing.manager(workdir).latest_step() or 0
-
-
 def step_timing(workdir: str, batch_size: int, train_size: int) -> dict[str, float]:
   """The wall time of the run's training steps over all its sessions (`step_seconds`) and
   its median epoch time (`epoch_seconds`), from the images/s of metrics.jsonl's logged
@@ -123,7 +117,7 @@ def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
   last step, whether it stopped early, and its `step_timing`."""
   log_path = os.path.join(plan.workdir, TRAIN_LOG)
   log = jsonio.read_json(log_path) or {}
-  start = latest_step(plan.workdir)
+  start = latest_step(plan.workdir) or 0
   if start < step and not (log.get("stopped_early") and log.get("steps") == start):
     config = ml_collections.ConfigDict(plan.config.to_dict())
     config.num_train_steps = step
@@ -231,10 +225,9 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
       log = train_until(plan, step)
       if args.train_only:
         continue
-      best = best_step(plan.workdir) if row.at_epoch is None else None
-      step = step if best is None else best
+      chosen = choose_checkpoint(plan.workdir, None if row.at_epoch is None else step)
       key = (row.key, seeds_lib.seed_of(row))
-      results[key] = RowResult(row, plan, step,
-                               evaluate_run(plan, step, family, best is not None), log)
+      results[key] = RowResult(row, plan, chosen.step, evaluate_run(
+          plan, chosen.step, family, chosen.which == "best"), log)
   keys = [(row.key, seeds_lib.seed_of(row)) for row in rows]
   return [results[key] for key in keys if key in results]

@@ -91,8 +91,7 @@ def model_images(result: Any, num: int) -> dict[str, np.ndarray]:
   params = state.params
   test = result.plan.dataset.test[:num]
   inputs = pipeline.to_float(np.asarray(test))
-  reconstruct = jax.jit(lambda p, x: jax.nn.sigmoid(model.apply({"params": p}, x,
-                                                                method="reconstruct")))
+  reconstruct = jax.jit(lambda p, x: model.apply({"params": p}, x, method="reconstruct"))
   rng = rng_streams(config.seed)["sample"]
   out = {"data": inputs, "reconstructions": np.asarray(reconstruct(params, inputs)),
          "samples": np.asarray(jax.jit(lambda p: model.apply(

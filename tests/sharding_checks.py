@@ -116,7 +116,7 @@ def step_and_grad(config, model: VAE) -> Callable:
   step = train.make_train_step(config)
 
   def fn(state, x, rng):
-    noise = objective.sample_noise(rng, config, x.shape[0])
+    noise = objective.sample_noise(rng, model, config, x.shape[0])
 
     def loss(p):
       terms = model.apply({"params": p}, x, noise)

@@ -4,8 +4,10 @@ likelihoods: test_likelihoods.py)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from vampjax import objective, priors
+from vampjax.models import build_model
 from vampjax import terms as terms_lib
 from vampjax.distributions import gaussian_log_prob, kl_to_standard_normal, sample_gaussian
 
@@ -42,10 +44,19 @@ def test_vamp_kl_single_sample_is_log_q_minus_log_p_of_the_decoded_z():
                              rtol=1e-5)
 
 
-def test_sample_noise_shape_follows_the_kl_estimator(tiny):
-  vamp, standard = tiny(kl_samples=3), tiny(kl_samples=3, prior="standard")
-  assert objective.sample_noise(jax.random.key(0), vamp, 5).shape == (3, 5, 8)
-  assert objective.sample_noise(jax.random.key(0), standard, 5).shape == (1, 5, 8)
+@pytest.mark.parametrize("architecture,prior,analytic,shape", [
+    ("conv", "vamp", False, (3, 5, 8)), ("conv", "standard", True, (1, 5, 8)),
+    ("hvae_mlp", "standard", False, (3, 5, 16)), ("hvae_conv", "vamp", False, (3, 5, 16))])
+def test_sample_noise_shape_follows_the_kl_estimator(tiny, architecture, prior, analytic, shape):
+  """The model says whether its KL is analytic and its noise shape; the objective asks it."""
+  config = tiny(kl_samples=3, prior=prior, architecture=architecture)
+  model = build_model(config)
+  assert (model.prior_kind, model.kl_is_analytic) == (prior, analytic)
+  assert model.prior_is_learned == (prior == "vamp")
+  assert objective.sample_noise(jax.random.key(0), model, config, 5).shape == shape
+  terms = model.apply(model.init(jax.random.key(0), jnp.zeros((5, 32, 32, 1)),
+                                 jnp.zeros(shape)), jnp.zeros((5, 32, 32, 1)), jnp.zeros(shape))
+  assert (terms.kl is not None) == analytic  # the closed form comes exactly when analytic
 
 
 def test_beta_schedules(tiny):

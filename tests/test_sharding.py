@@ -273,7 +273,7 @@ def test_accumulating_4_micro_batches_equals_one_big_batch():
 
   def step_and_grads(num):
     def fn(state, x, rng):
-      noise = objective.sample_noise(rng, config, x.shape[0])
+      noise = objective.sample_noise(rng, model, config, x.shape[0])
 
       def loss_fn(p, x, eps, prior):
         terms = objective.loss_terms(model.apply({"params": p}, x, eps, prior),

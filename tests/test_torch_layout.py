@@ -4,20 +4,15 @@ numpy), so the side-by-side benchmark times the same networks."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, tiny_config
+from benchmarks import torch_layout
+from tests.conftest import tiny_config
 from vampjax import fast_convs
 from vampjax.state import create_train_state
 from vampjax.models import build_model
-
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import torch_layout  # pylint: disable=wrong-import-position
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, stride: int, padding: int) -> np.ndarray:
@@ -127,8 +122,8 @@ MLP = {"decoder_bias_init": "zero", "likelihood": "bernoulli", "mlp_hidden": (6,
                                        {"architecture": "gated_mlp", **MLP},
                                        {"architecture": "hvae_mlp", "kl_samples": 2, **MLP}])
 def test_pytorch_model_on_copied_weights_gives_the_same_loss(overrides):
-  pytest.importorskip("torch")  # an optional benchmark dependency; the tests above need none
-  import vs_pytorch  # pylint: disable=import-outside-toplevel
+  pytest.importorskip("torch")  # CI installs it (.ci/run); the tests above need none
+  from benchmarks import vs_pytorch  # pylint: disable=import-outside-toplevel
   config = tiny_config(pseudo_init="random", **overrides)
   model = build_model(config)
   images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 1), dtype=np.uint8)

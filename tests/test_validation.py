@@ -9,7 +9,9 @@ import jax
 import numpy as np
 import pytest
 
+import vampjax
 from vampjax import checkpointing, data, modes, train
+from vampjax import state as state_lib
 from vampjax.metrics import masked_eval
 from tests.test_configs_paper import paper_config
 
@@ -96,6 +98,14 @@ def test_early_stopping_and_its_state_survive_a_resume(subset, tmp_path, monkeyp
   assert checkpointing.manager(straight).latest_step() == 60
   _, best, which = modes._restore(config, straight)  # pylint: disable=protected-access
   assert (which, int(best.step)) == ("best", 40)
+  # The API loads what eval scores: the best checkpoint, not the latest; or the step asked.
+  loaded = vampjax.load_run(straight)
+  assert (loaded.step, loaded.which) == (40, "best")
+  for got, want in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(best.params)):
+    np.testing.assert_array_equal(got, want)
+  chosen = vampjax.load_run(straight, step=60)
+  assert (chosen.step, chosen.which) == (60, "chosen")
+  assert state_lib.choose_checkpoint(straight) == (40, "best")
 
   # Killed after epoch 5 (its last checkpoint), then resumed: the counter is replayed.
   scripted(monkeypatch, subset, CURVE[:5])

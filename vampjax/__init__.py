@@ -1,13 +1,20 @@
 """vampjax: variational autoencoders with a VampPrior, in JAX/Flax.
 
-`vampjax.load_run(workdir)` restores a trained run for use from Python (vampjax.api). It
-is imported on first use, so that `import vampjax` stays light (main.py imports
-vampjax.xla_cpu before JAX may start).
+`vampjax.load_run(workdir)` restores a trained run for use from Python (vampjax.api);
+`vampjax.VampPrior`, `StandardPrior`, `kl_estimate`, `prior_log_prob` and `prior_sample`
+put vampjax's priors on your own Flax networks (vampjax.prior_api). They are imported on
+first use, so that `import vampjax` stays light (main.py imports vampjax.xla_cpu before
+JAX may start).
 """
+
+import importlib
+
+_PUBLIC = {"load_run": "vampjax.api", "VampPrior": "vampjax.prior_api",
+           "StandardPrior": "vampjax.prior_api", "kl_estimate": "vampjax.prior_api",
+           "prior_log_prob": "vampjax.prior_api", "prior_sample": "vampjax.prior_api"}
 
 
 def __getattr__(name: str):
-  if name == "load_run":
-    from vampjax.api import load_run  # pylint: disable=import-outside-toplevel
-    return load_run
+  if name in _PUBLIC:
+    return getattr(importlib.import_module(_PUBLIC[name]), name)
   raise AttributeError(f"module 'vampjax' has no attribute {name!r}")

@@ -3,6 +3,14 @@
   run = vampjax.load_run("runs/mnist_vamp")
   mu, logvar = run.encode(images)          # images: (N, H, W, C) in [0, 1], or uint8
   samples = run.sample(16, seed=0)         # (16, H, W, C) pixel means in [0, 1]
+  images = run.decode(mu)                  # (N, H, W, C) pixel means in [0, 1]
+
+The same calls work on one- and two-level runs. `encode` and `decode` speak of the latent
+the prior is on: z (N, latent_dim), or for a two-level run (hvae_mlp, hvae_conv) the top
+latent z2 (N, latent_dim); `decode(z2)` takes z1 as the mean of p(z1|z2), and
+`decode(z2, z1=z1)` a given one. `encode_levels` gives every level's posterior:
+{"z": (μ, log σ²)}, or {"z2": (μ2, log σ²2), "z1": (μ1, log σ²1)} with q(z1|x, z2) at
+z2 = μ2, so that `reconstruct(x)` is `decode(μ2, z1=μ1)`.
 
 Images go in and come out as numpy arrays, NHWC, pixels in [0, 1] (uint8 inputs are
 scaled). The checkpoint is restored on the devices of this process, whatever devices
@@ -18,11 +26,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from vampjax import checkpointing, state
+from vampjax import state
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.metrics import likelihood, masked_eval
-from vampjax.models import build_model
 from vampjax.vae import VAE
 
 
@@ -35,15 +42,19 @@ def _log_likelihood(model: VAE, params: Any, x: jax.Array, rng: jax.Array,
 
 
 class Run:
-  """A restored run: its `config`, `params` and `step`, and the model's operations."""
+  """A restored run: its `config`, `params`, `step` and `which` checkpoint that step is
+  ("chosen", "best" or "latest"), and the model's operations."""
 
-  def __init__(self, config: ml_collections.ConfigDict, model: VAE, params: Any, step: int):
+  def __init__(self, config: ml_collections.ConfigDict, model: VAE, params: Any, step: int,
+               which: str):
     self.config, self.model, self.params, self.step = config, model, params, step
+    self.which = which
     apply = lambda method: jax.jit(  # pylint: disable=g-long-lambda
         lambda p, *args: model.apply({"params": p}, *args, method=method))
     self._encode = apply("encode")
-    self._decode = apply(lambda module, z: jax.nn.sigmoid(module.decode(z)))
-    self._reconstruct = apply(lambda module, x: jax.nn.sigmoid(module.reconstruct(x)))
+    self._encode_levels = apply("posteriors")
+    self._decode = apply("pixel_means")
+    self._reconstruct = apply("reconstruct")
     self._sample = jax.jit(lambda p, rng, n: model.apply({"params": p}, rng, n,
                                                          method="sample"),
                            static_argnums=2)
@@ -56,17 +67,31 @@ class Run:
                        f"{', '.join(map(str, self.model.image_shape))}) in [0, 1] or uint8.")
     return pipeline.to_float(x) if x.dtype == np.uint8 else x.astype(np.float32)
 
+  def encode_levels(self, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The posterior of each latent level as (μ, log σ²): {"z": ...} each (N, latent_dim),
+    or for two levels {"z2": ..., "z1": ...}, q(z1|x, z2) taken at z2 = μ2."""
+    levels = self._encode_levels(self.params, self._images(x))  # jit sorts the keys
+    return {name: tuple(map(np.asarray, levels[name])) for name in self.model.latent_levels}
+
   def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The posterior q(z|x) of each image: (mean μ, log σ²), each (N, latent_dim)."""
+    """The posterior of each image's latent that the prior is on, q(z|x) (q(z2|x) for two
+    levels): (mean μ, log σ²), each (N, latent_dim)."""
     mu, logvar = self._encode(self.params, self._images(x))
     return np.asarray(mu), np.asarray(logvar)
 
-  def decode(self, z: np.ndarray) -> np.ndarray:
-    """Pixel means (N, H, W, C) in [0, 1] of latents z (N, latent_dim)."""
-    return np.asarray(self._decode(self.params, np.asarray(z, np.float32)))
+  def decode(self, z: np.ndarray, z1: np.ndarray | None = None) -> np.ndarray:
+    """Pixel means (N, H, W, C) in [0, 1] of latents z (N, latent_dim); for two levels z is
+    z2, and z1 (N, latent_dim) defaults to the mean of p(z1|z2)."""
+    latents = [np.asarray(z, np.float32)]
+    if z1 is not None:
+      if len(self.model.latent_levels) == 1:
+        raise ValueError("z1 is for two-level runs; this run has one latent level: decode(z).")
+      latents.append(np.asarray(z1, np.float32))
+    return np.asarray(self._decode(self.params, *latents))
 
   def reconstruct(self, x: np.ndarray) -> np.ndarray:
-    """Each image decoded from its posterior mean, as the evaluation and figures do."""
+    """Each image decoded from its posterior mean (of each level), as the evaluation and
+    figures do."""
     return np.asarray(self._reconstruct(self.params, self._images(x)))
 
   def sample(self, n: int, seed: int = 0) -> np.ndarray:
@@ -86,10 +111,10 @@ class Run:
 
 
 def load_run(workdir: str, step: int | None = None) -> Run:
-  """The run in `workdir` (its config.json and checkpoint `step`, default the latest)."""
+  """The run in `workdir`: its config.json and the checkpoint of `step`, by default the one
+  `--mode=eval` scores (the best validation checkpoint when early stopping saved one, else
+  the latest). `Run.step` and `Run.which` ("chosen", "best", "latest") say which it is."""
   config = workdir_lib.read_config(workdir)
-  model = build_model(config)
-  mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep)
-  restored = checkpointing.restore(mngr, state.abstract_train_state(config, model), step,
-                                   how_to_pick="load_run(workdir, step={step})")
-  return Run(config, model, restored.params, int(restored.step))
+  model, restored, chosen = state.restore_chosen(config, workdir, step,
+                                                 how_to_pick="load_run(workdir, step={step})")
+  return Run(config, model, restored.params, int(restored.step), chosen.which)

@@ -161,8 +161,7 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
   if os.path.exists(metrics_path):
     paths.append(plot_loss_curves(metrics_path, os.path.join(out_dir, "loss_curves.png")))
 
-  reconstruct = jax.jit(lambda p, x: jax.nn.sigmoid(model.apply({"params": p}, x,
-                                                                method="reconstruct")))
+  reconstruct = jax.jit(lambda p, x: model.apply({"params": p}, x, method="reconstruct"))
   inputs = np.asarray(test_images[:num_images])
   inputs = pipeline.to_float(inputs) if inputs.dtype == np.uint8 else inputs.astype(np.float32)
   reconstructions = np.asarray(reconstruct(params, inputs))

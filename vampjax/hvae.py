@@ -172,11 +172,21 @@ class HVAE(VAE):
     return self.architecture == "hvae_conv"
 
   @property
+  def latent_levels(self) -> tuple[str, ...]:
+    return ("z2", "z1")
+
+  @property
+  def kl_is_analytic(self) -> bool:
+    return False  # the KL of p(z1|z2) p(z2) is estimated by sampling
+
+  @property
   def noise_dim(self) -> int:
     return self.latent_dim + self.z1_dim
 
-  def decode(self, z1: jax.Array, z2: jax.Array) -> jax.Array:
-    return self.decoder(z1, z2)
+  def decode(self, z2: jax.Array, z1: jax.Array | None = None) -> jax.Array:
+    """Pixel logits (N, H, W, C) of top latents z2 (N, D2) and bottom latents z1 (N, D1);
+    without z1, the mean of p(z1|z2)."""
+    return self.decoder(self.z1_prior(z2)[0] if z1 is None else z1, z2)
 
   def __call__(self, x: jax.Array, noise: jax.Array,
                prior: priors.Mixture | None = None) -> Terms:
@@ -198,17 +208,15 @@ class HVAE(VAE):
         log_qz_x=gaussian_log_prob(z2, mu2, logvar2) + gaussian_log_prob(z1, mu1, logvar1),
         log_pz=log_pz2 + gaussian_log_prob(z1, *self.z1_prior(z2)))
 
-  def posterior_means(self, x: jax.Array) -> dict[str, jax.Array]:
-    """E[z2|x] (N, D2) and z1's posterior mean given z2 = E[z2|x] (N, D1), for the active
-    units of each level."""
-    mu2, _ = self.encoder(x)
-    mu1, _ = self.bottom_encoder(x, mu2)
-    return {"z2": mu2, "z1": mu1}
+  def posteriors(self, x: jax.Array) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """q(z2|x) and q(z1|x, z2) at z2 = E[z2|x], as (μ, log σ²) (N, D2) and (N, D1)."""
+    mu2, logvar2 = self.encoder(x)
+    return {"z2": (mu2, logvar2), "z1": self.bottom_encoder(x, mu2)}
 
   def reconstruct(self, x: jax.Array) -> jax.Array:
-    """Logits (N, H, W, C) decoded from the posterior means of both levels."""
+    """Pixel means (N, H, W, C) in [0, 1] decoded from the posterior means of both levels."""
     means = self.posterior_means(x)
-    return self.decoder(means["z1"], means["z2"])
+    return self.pixel_means(means["z2"], means["z1"])
 
   def sample(self, rng: jax.Array, n: int) -> jax.Array:
     """n images as pixel means in [0, 1]: k ~ Uniform(K), z2 ~ q(z2|u_k) (or N(0, I)),
@@ -217,8 +225,7 @@ class HVAE(VAE):
     prior = self.prior_components()
     k = max(self.num_components, 1)  # the real components come first, padding after
     z2 = priors.sample(z2_rng, prior.mu[:k], prior.logvar[:k], n)
-    z1 = sample_gaussian(z1_rng, *self.z1_prior(z2))
-    return jax.nn.sigmoid(self.decoder(z1, z2))
+    return self.pixel_means(z2, sample_gaussian(z1_rng, *self.z1_prior(z2)))
 
 
 def build_hvae(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> HVAE:

@@ -1,6 +1,13 @@
-"""Which model a config describes: the one-level VAE or the two-level HVAE."""
+"""Which model a config describes: the one-level VAE or the two-level HVAE.
+
+This is the one place that reads a model's kind from a config; everything else asks the
+built model (`VAE.prior_kind`, `kl_is_analytic`, `prior_is_learned`, `noise_shape`,
+`latent_levels`). A new model is a module with the VAE's methods and an entry here.
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import ml_collections
 from jax.sharding import Mesh
@@ -8,16 +15,14 @@ from jax.sharding import Mesh
 from vampjax.hvae import build_hvae
 from vampjax.vae import VAE, build_vae
 
-TWO_LEVEL = ("hvae_mlp", "hvae_conv")
+# config.architecture -> the builder of its model, (config, mesh) -> model.
+BUILDERS: dict[str, Callable[[ml_collections.ConfigDict, Mesh | None], VAE]] = {
+    "conv": build_vae, "resnet": build_vae, "gated_mlp": build_vae,
+    "hvae_mlp": build_hvae, "hvae_conv": build_hvae,
+}
 
 
 def build_model(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAE:
   """The model of `config.architecture`; with a mesh of several devices, its work is split
   over them. Every model returns `Terms` and offers the VAE's methods."""
-  build = build_hvae if config.architecture in TWO_LEVEL else build_vae
-  return build(config, mesh)
-
-
-def noise_dim(config: ml_collections.ConfigDict) -> int:
-  """Size of the noise that draws one posterior sample: D, or D2 + D1 with two levels."""
-  return config.latent_dim * (2 if config.architecture in TWO_LEVEL else 1)
+  return BUILDERS[config.architecture](config, mesh)

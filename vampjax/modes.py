@@ -12,20 +12,17 @@ from flax.training import train_state
 
 from vampjax import data, figures, train
 from vampjax.metrics import active_units, evaluate
-from vampjax.state import best_step, restore_model, rng_streams
+from vampjax.state import restore_chosen, rng_streams
 from vampjax.vae import VAE
 
 
 def _restore(config: ml_collections.ConfigDict,
              workdir: str) -> tuple[VAE, train_state.TrainState, str]:
   """The model, the state of the checkpoint `eval.checkpoint_step` names, and which it is:
-  with -1 the best validation checkpoint when early stopping saved one, else the latest."""
-  if config.eval.checkpoint_step >= 0:
-    return *restore_model(config, workdir, config.eval.checkpoint_step), "chosen"
-  best = best_step(workdir)
-  if best is not None:
-    return *restore_model(config, workdir, best, best=True), "best"
-  return *restore_model(config, workdir), "latest"
+  with -1 the one `state.choose_checkpoint` picks (best, else latest)."""
+  step = config.eval.checkpoint_step
+  model, state, chosen = restore_chosen(config, workdir, step if step >= 0 else None)
+  return model, state, chosen.which
 
 
 def _test_images(config: ml_collections.ConfigDict) -> np.ndarray:

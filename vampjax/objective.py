@@ -10,20 +10,15 @@ import jax
 import ml_collections
 import optax
 
-from vampjax import models
 from vampjax import terms as terms_lib
+from vampjax.vae import VAE
 
 
-def num_noise_samples(config: ml_collections.ConfigDict) -> int:
-  """Posterior samples per example: L for the Monte-Carlo KL, 1 when the KL is analytic
-  (N(0, I) on a one-level model)."""
-  analytic = config.prior == "standard" and config.architecture not in models.TWO_LEVEL
-  return 1 if analytic else config.kl_samples
-
-
-def sample_noise(rng: jax.Array, config: ml_collections.ConfigDict, batch_size: int) -> jax.Array:
-  """The standard-normal noise (L, N, noise_dim) behind the posterior samples of one batch."""
-  return jax.random.normal(rng, (num_noise_samples(config), batch_size, models.noise_dim(config)))
+def sample_noise(rng: jax.Array, model: VAE, config: ml_collections.ConfigDict,
+                 batch_size: int) -> jax.Array:
+  """The standard-normal noise (L, N, noise_dim) behind the posterior samples of one batch:
+  L = config.kl_samples, or 1 where the model's KL is analytic (`VAE.noise_shape`)."""
+  return jax.random.normal(rng, model.noise_shape(batch_size, config.kl_samples))
 
 
 def beta_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:

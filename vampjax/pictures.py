@@ -26,7 +26,7 @@ def make_pictures(model: VAE, num_samples: int, mesh: jax.sharding.Mesh
 
   def pictures(params, x, rng):
     samples = model.apply({"params": params}, rng, num_samples, method="sample")
-    return samples, jax.nn.sigmoid(model.apply({"params": params}, x, method="reconstruct"))
+    return samples, model.apply({"params": params}, x, method="reconstruct")
 
   repl = sharding.replicated(mesh)
   jitted = jax.jit(pictures, out_shardings=repl)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +60,13 @@ def abstract_train_state(config: ml_collections.ConfigDict,
   return jax.eval_shape(lambda: _new_state(config, model, jax.random.key(0)))
 
 
+class Checkpoint(NamedTuple):
+  """Which checkpoint of a run is meant: its step, and `which` rule picked it."""
+
+  step: int | None  # None: the run has no checkpoint
+  which: str        # chosen | best | latest
+
+
 def best_step(workdir: str) -> int | None:
   """The step of the best validation checkpoint in `workdir` (early stopping), if any."""
   if not os.path.isdir(os.path.join(workdir, checkpointing.BEST_CHECKPOINT_DIR)):
@@ -66,10 +74,40 @@ def best_step(workdir: str) -> int | None:
   return checkpointing.manager(workdir, best=True).best_step()
 
 
+def latest_step(workdir: str) -> int | None:
+  """The step of the newest regular checkpoint in `workdir`, if any."""
+  if not os.path.isdir(os.path.join(workdir, checkpointing.CHECKPOINT_DIR)):
+    return None
+  return checkpointing.manager(workdir).latest_step()
+
+
+def choose_checkpoint(workdir: str, step: int | None = None) -> Checkpoint:
+  """The one rule for which checkpoint a run means: `step` when given ("chosen"), else the
+  best validation checkpoint when early stopping saved one ("best"), else the latest."""
+  if step is not None:
+    return Checkpoint(step, "chosen")
+  best = best_step(workdir)
+  if best is not None:
+    return Checkpoint(best, "best")
+  return Checkpoint(latest_step(workdir), "latest")
+
+
 def restore_model(config: ml_collections.ConfigDict, workdir: str, step: int | None = None,
-                  best: bool = False) -> tuple[VAE, train_state.TrainState]:
+                  best: bool = False, how_to_pick: str | None = None
+                  ) -> tuple[VAE, train_state.TrainState]:
   """The model a config describes and its state from the checkpoint of `step` (default: the
-  latest) in `workdir`, or with `best` from the best validation checkpoint."""
+  latest) in `workdir`, or with `best` from the best validation checkpoint. `how_to_pick`:
+  how the caller picks another step, for the error on an unreadable checkpoint."""
   model = build_model(config)
   mngr = checkpointing.manager(workdir, config.max_checkpoints_to_keep, best=best)
-  return model, checkpointing.restore(mngr, abstract_train_state(config, model), step)
+  hint = {} if how_to_pick is None else {"how_to_pick": how_to_pick}
+  return model, checkpointing.restore(mngr, abstract_train_state(config, model), step, **hint)
+
+
+def restore_chosen(config: ml_collections.ConfigDict, workdir: str, step: int | None = None,
+                   how_to_pick: str | None = None
+                   ) -> tuple[VAE, train_state.TrainState, Checkpoint]:
+  """The model, and its state from the checkpoint `choose_checkpoint(workdir, step)` picks."""
+  chosen = choose_checkpoint(workdir, step)
+  return (*restore_model(config, workdir, chosen.step, chosen.which == "best", how_to_pick),
+          chosen)

@@ -31,6 +31,7 @@ from vampjax.nonfinite import NonFiniteGuard, all_finite
 from vampjax.pictures import make_picture_writer
 from vampjax.state import abstract_train_state, create_train_state, rng_streams
 from vampjax.models import build_model
+from vampjax.vae import VAE
 from vampjax.validation import Validator
 
 Metrics = dict[str, jax.Array]
@@ -45,24 +46,27 @@ def _batch_metrics(terms: Metrics, beta: jax.Array) -> Metrics:
   return metrics
 
 
-def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
-  """train_step(state, batch, rng) -> (state, metrics): one Adam step on the mean loss.
+def make_train_step(config: ml_collections.ConfigDict, model: VAE | None = None) -> TrainStep:
+  """train_step(state, batch, rng) -> (state, metrics): one Adam step on the mean loss of
+  `model` (default: the config's, `build_model(config)`; its noise shape and whether its
+  prior is learned are asked of it).
 
   metrics["finite"] says whether the loss terms and the gradients were all finite; with
   `skip_nonfinite_steps` such a step leaves parameters and Adam state unchanged.
   """
   beta_at = objective.beta_schedule(config)
+  model = model if model is not None else build_model(config)
 
   def train_step(state, batch, rng):
     beta = jnp.asarray(beta_at(state.step), jnp.float32)
-    noise = objective.sample_noise(rng, config, batch.shape[0])
+    noise = objective.sample_noise(rng, model, config, batch.shape[0])
 
     def loss_fn(params, x, eps, prior):
       terms = objective.loss_terms(state.apply_fn({"params": params}, x, eps, prior), beta)
       return jnp.mean(terms["loss"]), terms
 
     prior_fn = (lambda p: state.apply_fn({"params": p}, method="prior_components")
-                ) if config.prior == "vamp" else None
+                ) if model.prior_is_learned else None
     grads, terms = accumulated_grad(loss_fn, state.params, batch, noise,
                                     config.grad_accum_steps, prior_fn)
     metrics = _batch_metrics(terms, beta)
@@ -126,7 +130,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  train_step = jax.jit(make_train_step(config), donate_argnums=0,
+  train_step = jax.jit(make_train_step(config, model), donate_argnums=0,
                        in_shardings=(repl, batch_sh, repl), out_shardings=(repl, repl))
   eval_step = jax.jit(masked_eval.make_eval_step(model, config))
   beta_at = objective.beta_schedule(config)

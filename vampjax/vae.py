@@ -67,8 +67,36 @@ class VAE(nn.Module):
                                               self.logvar_bounds)
 
   @property
+  def prior_kind(self) -> str:
+    """The prior on the top latent: standard (N(0, I)), vamp (the VampPrior) or mog (K free
+    Gaussians)."""
+    return self.prior if self.num_components > 0 else "standard"
+
+  @property
   def is_vamp(self) -> bool:
-    return self.num_components > 0 and self.prior == "vamp"
+    return self.prior_kind == "vamp"
+
+  @property
+  def prior_is_learned(self) -> bool:
+    """Whether the prior's components depend on the parameters (worth computing once per
+    step, not once per micro-batch)."""
+    return self.prior_kind != "standard"
+
+  @property
+  def kl_is_analytic(self) -> bool:
+    """Whether the forward pass gives KL(q(z|x) ‖ p(z)) in closed form (N(0, I) on one
+    level), so one posterior sample per example suffices."""
+    return self.prior_kind == "standard"
+
+  def noise_shape(self, batch_size: int, kl_samples: int) -> tuple[int, int, int]:
+    """Shape (L, N, noise_dim) of the standard-normal noise behind a batch's posterior
+    samples: L = kl_samples for the Monte-Carlo KL, 1 where the KL is analytic."""
+    return (1 if self.kl_is_analytic else kl_samples, batch_size, self.noise_dim)
+
+  @property
+  def latent_levels(self) -> tuple[str, ...]:
+    """The names of the latent levels, the one the prior is on first."""
+    return ("z",)
 
   @property
   def noise_dim(self) -> int:
@@ -127,10 +155,16 @@ class VAE(nn.Module):
     return mu, logvar, self._mixture(mu_k, logvar_k, mask)
 
   def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """q(z|x) of the latent the prior is on: (μ, log σ²), each (N, latent_dim)."""
     return self.encoder(x)
 
   def decode(self, z: jax.Array) -> jax.Array:
+    """Pixel logits (N, H, W, C) of latents z (N, latent_dim)."""
     return self.decoder(z)
+
+  def pixel_means(self, *latents: jax.Array) -> jax.Array:
+    """The decoder's pixel means in [0, 1] (sigmoid of its logits) of `decode`'s latents."""
+    return jax.nn.sigmoid(self.decode(*latents))
 
   def log_scale(self) -> jax.Array:
     """log σ of the likelihood (fixed or learned), () or (H, W, C)."""
@@ -156,22 +190,25 @@ class VAE(nn.Module):
     log_pz = priors.log_prob(z.reshape(-1, self.latent_dim), *prior).reshape(z.shape[:2])
     return Terms(log_px_z=likelihoods.log_prob(x, logits, self.log_scale(), self.likelihood),
                  log_qz_x=gaussian_log_prob(z, mu, logvar), log_pz=log_pz,
-                 kl=None if self.num_components else kl_to_standard_normal(mu, logvar))
+                 kl=kl_to_standard_normal(mu, logvar) if self.kl_is_analytic else None)
+
+  def posteriors(self, x: jax.Array) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """q(z|x) as (μ, log σ²), each (N, D), by latent level."""
+    return {"z": self.encoder(x)}
 
   def posterior_means(self, x: jax.Array) -> dict[str, jax.Array]:
     """E_q[z|x] (N, D) by latent level: what the active units are counted on."""
-    return {"z": self.encoder(x)[0]}
+    return {level: mu for level, (mu, _) in self.posteriors(x).items()}
 
   def reconstruct(self, x: jax.Array) -> jax.Array:
-    """Logits (N, H, W, C) decoded from the posterior means."""
-    return self.decoder(self.encoder(x)[0])
+    """Pixel means (N, H, W, C) in [0, 1] decoded from the posterior means."""
+    return self.pixel_means(self.encoder(x)[0])
 
   def sample(self, rng: jax.Array, n: int) -> jax.Array:
     """n images decoded from prior samples, as pixel means in [0, 1]."""
     prior = self.prior_components()
     k = max(self.num_components, 1)  # the real components come first, padding after
-    z = priors.sample(rng, prior.mu[:k], prior.logvar[:k], n)
-    return jax.nn.sigmoid(self.decoder(z))
+    return self.pixel_means(priors.sample(rng, prior.mu[:k], prior.logvar[:k], n))
 
 
 def model_fields(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> dict:

@@ -39,7 +39,7 @@ def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: j
   sums = masked_eval.masked_loss_sums(model, params, batch, mask, rng, components, beta,
                                       config)
   apply = lambda method: model.apply({"params": params}, batch, method=method)
-  reconstructions = jax.nn.sigmoid(apply("reconstruct"))
+  reconstructions = apply("reconstruct")
   per_example = image_quality.image_quality(batch, reconstructions)
   for net, net_params in zip(nets, lpips_params):
     per_example[f"lpips_{net.name}"] = lpips.distance(net, net_params, batch, reconstructions)

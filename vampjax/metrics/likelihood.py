@@ -17,7 +17,7 @@ from typing import Callable
 import jax
 import ml_collections
 
-from vampjax import likelihoods, models, priors
+from vampjax import likelihoods, priors
 from vampjax import terms as terms_lib
 from vampjax.vae import VAE
 
@@ -76,7 +76,7 @@ def vae_log_likelihood(model: VAE, params, x: jax.Array, rng: jax.Array,
   """
   constant = (likelihoods.normalising_constant(config.likelihood, math.prod(x.shape[1:]))
               if include_constant else 0.0)
-  estimate = _jitted_estimate(model, models.noise_dim(config), num_samples,
+  estimate = _jitted_estimate(model, model.noise_dim, num_samples,
                               _chunk(num_samples, chunk_size), constant)
   return estimate(params, x, rng, components)
 

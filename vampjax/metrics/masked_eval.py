@@ -58,7 +58,7 @@ def masked_loss_sums(model: VAE, params: Any, batch: jax.Array, mask: jax.Array,
                      rng: jax.Array, prior: Any, beta: jax.Array,
                      config: ml_collections.ConfigDict) -> Metrics:
   """Sums over the unmasked examples of every loss term, and "count"."""
-  noise = objective.sample_noise(rng, config, batch.shape[0])
+  noise = objective.sample_noise(rng, model, config, batch.shape[0])
   terms = objective.loss_terms(model.apply({"params": params}, batch, noise, prior), beta)
   sums = {name: jnp.sum(jnp.where(mask, value, 0.0)) for name, value in terms.items()}
   sums["count"] = jnp.sum(mask.astype(jnp.float32))

@@ -1,0 +1,87 @@
+"""vampjax's priors on your own Flax networks.
+
+Any encoder that maps images (N, H, W, C) to (μ, log σ²), each (N, D), can take
+vampjax's prior: a prior module, held by your model, is called with that encoder and gives
+the prior's components (a `priors.Mixture`, μ_k and log σ²_k of shape (K, D)); the KL
+estimate (`kl_estimate`), log p(z) (`prior_log_prob`) and prior samples (`prior_sample`) are
+pure functions of them.
+
+  class MyVAE(nn.Module):
+    def setup(self):
+      self.encoder, self.decoder = MyEncoder(), MyDecoder()
+      self.prior = vampjax.VampPrior(num_components=500, image_shape=(28, 28, 1))
+
+    def __call__(self, x, rng):
+      mu, logvar = self.encoder(x)
+      z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mu.shape)
+      kl = vampjax.kl_estimate(z, mu, logvar, self.prior(self.encoder))
+      return self.decoder(z), kl
+
+For the VampPrior, p(z) = (1/K) Σ_k q(z|u_k): its K pseudo-inputs u_k are parameters of
+your model (under the prior module's name, e.g. params["prior"]["pseudo_inputs"]), trained
+with it, and run through your encoder on every call. A new prior is one module with the
+same call, `prior(encoder) -> Mixture`, and an entry in `PRIORS`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from vampjax import priors
+from vampjax.distributions import gaussian_log_prob
+
+Encoder = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
+
+
+class StandardPrior(nn.Module):
+  """p(z) = N(0, I): one component, whatever the encoder."""
+
+  latent_dim: int
+
+  def __call__(self, encoder: Encoder | None = None) -> priors.Mixture:
+    return priors.standard_normal(self.latent_dim)
+
+
+class VampPrior(nn.Module):
+  """p(z) = (1/K) Σ_k q(z|u_k) over K learned pseudo-inputs u_k shaped like the images, with
+  pixels in (0, 1), initialised as N(init_mean, init_std²) (vampjax's defaults)."""
+
+  num_components: int
+  image_shape: tuple[int, int, int]
+  init_mean: float = 0.05
+  init_std: float = 0.01
+
+  def setup(self):
+    self.pseudo_inputs = priors.VampPrior(self.num_components, tuple(self.image_shape),
+                                          self.init_mean, self.init_std)
+
+  def __call__(self, encoder: Encoder) -> priors.Mixture:
+    """The components: `encoder`'s posteriors at the pseudo-inputs, (K, D) each."""
+    return priors.Mixture(*encoder(self.pseudo_inputs()))
+
+
+PRIORS: dict[str, type[nn.Module]] = {"standard": StandardPrior, "vamp": VampPrior}
+
+
+def prior_log_prob(z: jax.Array, components: priors.Mixture) -> jax.Array:
+  """log p(z) under the prior's components: z (..., D) -> (...)."""
+  flat = z.reshape(-1, z.shape[-1])
+  return priors.log_prob(flat, *components).reshape(z.shape[:-1])
+
+
+def kl_estimate(z: jax.Array, mu: jax.Array, logvar: jax.Array,
+                components: priors.Mixture) -> jax.Array:
+  """The Monte-Carlo KL(q(z|x) ‖ p(z)) per example, mean over samples of
+  log q(z|x) − log p(z): z (N, D) or (L, N, D) drawn from q = N(μ, σ²), μ and log σ² (N, D)
+  -> (N,). Unbiased for any prior; the training objective of vampjax's own VampPrior."""
+  kl = gaussian_log_prob(z, mu, logvar) - prior_log_prob(z, components)
+  return kl if z.ndim == 2 else jnp.mean(kl, axis=0)
+
+
+def prior_sample(rng: jax.Array, components: priors.Mixture, n: int) -> jax.Array:
+  """n latents from the prior: k ~ Uniform(K), then z ~ N(μ_k, σ²_k). Returns (n, D)."""
+  return priors.sample(rng, components.mu, components.logvar, n)
