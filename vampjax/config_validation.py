@@ -125,6 +125,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _require(config.learning_rate > 0, f"learning_rate={config.learning_rate} must be > 0.")
   _require(config.num_train_steps >= 0,
            f"num_train_steps={config.num_train_steps} must be >= 0.")
+  _require(config.preemption_sync_seconds >= 0,
+           f"preemption_sync_seconds={config.preemption_sync_seconds} must be >= 0 (0: agree "
+           "at every step).")
   _require(config.logvar_min < config.logvar_max,
            f"logvar_min={config.logvar_min} must be < logvar_max={config.logvar_max}.")
   _check_likelihood_scale(config)

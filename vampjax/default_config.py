@@ -84,7 +84,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 1000
   config.max_checkpoints_to_keep = 3
   config.num_samples = 64            # images in samples.png (and in TensorBoard per evaluation)
-  config.preemption_sync_every_steps = 10  # several processes: steps between agreeing to stop
+  config.preemption_sync_seconds = 5.0  # several processes: seconds between agreeing to stop
+                                     # (at least one step; see vampjax/preemption.py)
 
   # Evaluation (--mode=eval / --mode=figures).
   config.eval = ml_collections.ConfigDict()

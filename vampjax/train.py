@@ -9,6 +9,7 @@ continues exactly where the checkpoint left it. The loop holds the workdir's loc
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 from typing import Callable
@@ -34,6 +35,11 @@ from vampjax.models import build_model
 from vampjax.validation import Validator
 
 Metrics = dict[str, jax.Array]
+# Steps the loop may dispatch beyond the last one known complete. JAX dispatches
+# asynchronously; unbounded, the loop would queue steps until its next log line, and a
+# stop (or the progress bar) would wait for all of them. One step ahead keeps the device
+# busy while the host prepares the next step, so a stop acts after about one step.
+STEPS_AHEAD = 1
 TrainStep = Callable[[train_state.TrainState, jax.Array, jax.Array],
                      tuple[train_state.TrainState, Metrics]]
 
@@ -141,20 +147,27 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
 
   last = start if validator.state.stop else config.num_train_steps  # stopped early before
   logged_step, logged_time = start, time.perf_counter()
+  in_flight: collections.deque[Metrics] = collections.deque()  # dispatched, not known done
   try:
-    with preemption.StopRequest(config.preemption_sync_every_steps) as stop, tqdm(
+    with preemption.StopRequest(config.preemption_sync_seconds) as stop, tqdm(
         initial=start, total=last, desc="train", unit="step", dynamic_ncols=True,
         disable=not lead) as bar:
       for step in range(start + 1, last + 1):
         state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
         guard.add(step, metrics)
+        in_flight.append(metrics)
+        while len(in_flight) > STEPS_AHEAD:  # wait for step - STEPS_AHEAD: a stop acts soon
+          jax.block_until_ready(in_flight.popleft())
+          bar.update(1)
         log, evaluate_now, save = (_every(step, config.log_every_steps, last),
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
         signum = stop.stop_signal(step) if step < last else 0
         validate = validator.due(step)
         if log or evaluate_now or save or signum or validate:
-          guard.check(mngr.latest_step())
+          guard.check(mngr.latest_step())  # waits for `step`: every step is complete
+          bar.update(len(in_flight))
+          in_flight.clear()
         if log:
           metrics = jax.device_get(metrics)
           now = time.perf_counter()
@@ -180,7 +193,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
         if save or signum or best or early_stop:
           checkpointing.save(mngr, step, state)
-        bar.update(1)
         if best:
           validator.save_best(step, state, mngr)
         if signum:

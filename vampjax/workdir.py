@@ -22,8 +22,9 @@ METRICS_FILE = "metrics.jsonl"
 # Keys that may change between sessions of one run: how long, how often, how much to log.
 RESUMABLE_KEYS = ("num_train_steps", "log_every_steps", "eval_every_steps",
                   "num_eval_examples", "checkpoint_every_steps", "max_checkpoints_to_keep",
-                  "num_samples", "preemption_sync_every_steps", "eval", "data.num_workers",
-                  "data.cache_dir")
+                  "num_samples", "preemption_sync_seconds", "eval", "data.num_workers",
+                  "data.cache_dir",
+                  "preemption_sync_every_steps")  # the last: renamed, in older runs' config.json
 
 
 class WorkdirError(Exception):
