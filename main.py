@@ -9,6 +9,7 @@ nothing already written is lost. A training stopped by SIGTERM or SIGINT saves t
 flight, prints one line and exits with 143 or 130 (128 + the signal's number).
 """
 
+import shlex
 import sys
 
 from vampjax import xla_cpu
@@ -49,6 +50,17 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(USAGE_ERROR_STATUS)
 
 
+def next_commands(workdir: str) -> str:
+  """This command line with each other --mode, and TensorBoard on the workdir."""
+  argv = [a for a in sys.argv[1:] if not a.startswith(("--mode", "--overwrite", "--nooverwrite"))]
+  base = shlex.join(["python", "main.py", *argv])
+  return ("next:\n"
+          f"  {base} --mode=sample    # samples.png: images from the prior\n"
+          f"  {base} --mode=eval      # eval.json and a table of every metric, figures/\n"
+          f"  {base} --mode=figures   # figures/ only\n"
+          f"  tensorboard --logdir {shlex.quote(workdir)}")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -61,6 +73,8 @@ def main(argv):
     config_validation.validate(FLAGS.config, jax.device_count())
     if FLAGS.mode == "train":
       modes.run_train(FLAGS.config, FLAGS.workdir, overwrite=FLAGS.overwrite)
+      if jax.process_index() == 0:
+        print(next_commands(FLAGS.workdir))
     else:
       modes.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
   except USER_ERRORS as error:

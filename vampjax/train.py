@@ -22,7 +22,7 @@ from flax.training import train_state
 from tqdm import tqdm
 
 from vampjax import checkpointing, config_validation, data, epochs, objective
-from vampjax import preemption, run_lock, sharding
+from vampjax import preemption, run_lock, run_text, sharding
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.grad_accum import accumulated_grad
@@ -123,13 +123,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
     state = create_train_state(config, model, keys["init"], dataset.train)
   else:
     state = checkpointing.restore(mngr, abstract_train_state(config, model), fallback=True)
-    print(f"Resuming from the checkpoint at step {int(state.step)} in {workdir}.")
   state = sharding.put_replicated(state, mesh)
   start = int(state.step)
+  validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
+  if start >= config.num_train_steps or validator.state.stop:  # nothing to compute
+    if lead:
+      print(run_text.complete_text(workdir, start, config.num_train_steps,
+                                   validator.best_text() if validator.state.stop else None))
+    return state
+  if lead:
+    if start:
+      print(f"Resuming from the checkpoint at step {start} in {workdir}.")
+    print(run_text.start_text(config, dataset), flush=True)
   tensorboard = TensorBoardWriter(workdir, start) if lead else None
   writers = [MetricsWriter(workdir, start), tensorboard] if lead else []
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
-  validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   train_step = jax.jit(make_train_step(config), donate_argnums=0,
@@ -145,8 +153,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
                              config.data.dynamic_binarization),
       transform=lambda b: sharding.put_batch(b, mesh))
 
-  last = start if validator.state.stop else config.num_train_steps  # stopped early before
-  logged_step, logged_time = start, time.perf_counter()
+  last, began = config.num_train_steps, time.perf_counter()
+  logged_step, logged_time, tested = start, began, None
   in_flight: collections.deque[Metrics] = collections.deque()  # dispatched, not known done
   try:
     with preemption.StopRequest(config.preemption_sync_seconds) as stop, tqdm(
@@ -185,6 +193,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           write_pictures(step, state.params, tensorboard)
           for writer in writers:
             writer.write(step, "test", results)
+          tested = step, results
           bar.write(f"step {step}: test loss {results['loss']:.3f} "
                     f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
         best, early_stop = (validator.validate(step, model, state.params, config, mesh,
@@ -204,4 +213,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
     checkpointing.finish(mngr)  # a failure still leaves the last good checkpoint complete
     if tensorboard:
       tensorboard.close()
+  if lead:
+    print(run_text.end_text(workdir, start, step, time.perf_counter() - began, tested))
   return state
