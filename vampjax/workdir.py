@@ -61,9 +61,9 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
   """Creates `workdir`, or checks that the run in it has this config; writes config.json."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, CONFIG_FILE)
-  old = jsonio.read_json(path)
-  if old is not None:
-    differences = _differences(old, _as_plain(config))
+  saved = jsonio.read_json(path)
+  if saved is not None:  # keys added since it was written count with their defaults
+    differences = _differences(_as_plain(_with_defaults(saved)), _as_plain(config))
     if differences and not overwrite and _holds_results(workdir):
       raise WorkdirError(
           f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
@@ -95,7 +95,10 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     raise WorkdirError(f"no {CONFIG_FILE} in {workdir}: not a vampjax run (train one there "
                        "with main.py --workdir).")
   with open(path) as f:
-    saved = json.load(f)
+    return _with_defaults(json.load(f))
+
+
+def _with_defaults(saved: dict) -> ml_collections.ConfigDict:
   config = default_config.get_config()
   _merge(config, saved)
   return config
