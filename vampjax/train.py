@@ -100,18 +100,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   step in flight is saved and `preemption.Preempted` raised.
   """
   workdir = os.path.abspath(workdir)
+  if dataset is None:  # before the lock: bad data leaves no trace in the workdir
+    dataset = data.get_dataset(config)
+  config_validation.validate_with_data(config, len(dataset.train))
   with run_lock.lock_run(workdir):
     return _train(config, workdir, overwrite, dataset)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
-           dataset: data.Dataset | None) -> train_state.TrainState:
+           dataset: data.Dataset) -> train_state.TrainState:
   """train_and_evaluate, holding the workdir's lock."""
   lead = jax.process_index() == 0  # one process writes the workdir's files; orbax saves on all
   mesh = sharding.make_mesh()
-  if dataset is None:
-    dataset = data.get_dataset(config)
-  config_validation.validate_with_data(config, len(dataset.train))
   if lead:
     workdir_lib.prepare(workdir, config, overwrite)
   config = epochs.resolve(config, len(dataset.train))  # config.json keeps the epoch keys

@@ -79,6 +79,16 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
   jsonio.write_text_atomic(path, config.to_json_best_effort(indent=2))
 
 
+def require_run(workdir: str) -> None:
+  """A run to evaluate, sample or plot: refused, creating nothing, if there is none."""
+  if not os.path.isdir(workdir):
+    raise WorkdirError(f"{workdir} does not exist; train a run there first (--mode=train), or "
+                       "check --workdir.")
+  if not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
+    raise WorkdirError(f"no checkpoint in {os.path.join(workdir, CHECKPOINT_DIR)}; train "
+                       "first (--mode=train).")
+
+
 def _merge(config: ml_collections.ConfigDict, saved: dict) -> None:
   for key, value in saved.items():
     if isinstance(value, dict) and isinstance(config.get(key), ml_collections.ConfigDict):
