@@ -20,7 +20,6 @@ DATA_NOTES = {
     "mnist": "real MNIST, shipped with vampjax",
     "mnist_binary": "the VampPrior paper's binarized MNIST",
 }
-NEGATIVE_NOTE = "a continuous likelihood's −log p(x) can be negative: a density, not a probability"
 
 
 def _duration(seconds: float) -> str:
@@ -66,7 +65,7 @@ def end_text(workdir: str, first: int, last: int, seconds: float,
     negative = min(results["loss"], results["reconstruction"]) < 0
     lines.append(f"test loss at step {step}: {results['loss']:.3f} (reconstruction "
                  f"{results['reconstruction']:.3f}, KL {results['kl']:.3f})"
-                 f"{'; ' + NEGATIVE_NOTE if negative else ''}.")
+                 f"{'; ' + figures.NEGATIVE_NOTE if negative else ''}.")
   return "\n".join(lines) + "\n" + _where(workdir)
 
 
