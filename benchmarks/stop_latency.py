@@ -44,6 +44,7 @@ class Training:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     self.stderr, self.stdout = "", ""
     self.completed: list[tuple[int, float]] = []  # (step, time it was first shown)
+    self.stopped_at = 0.0  # when main.py's last line "stopped at step ..." came
     self._readers = [threading.Thread(target=self._read, args=(stream,), daemon=True)
                      for stream in ("stdout", "stderr")]
     for reader in self._readers:
@@ -53,6 +54,8 @@ class Training:
     pipe = getattr(self.process, stream)
     while chunk := pipe.read(1) if stream == "stderr" else pipe.read():
       setattr(self, stream, getattr(self, stream) + chunk)
+      if stream == "stderr" and chunk == "\n" and "\nstopped at step" in self.stderr[-200:]:
+        self.stopped_at = self.stopped_at or time.perf_counter()
       if stream == "stderr" and chunk in ("\r", "\n"):
         shown = BAR.findall(self.stderr[-200:])
         if shown and (not self.completed or int(shown[-1][0]) > self.completed[-1][0]):
@@ -72,12 +75,12 @@ class Training:
 
   def stop(self, signum: int = signal.SIGTERM, timeout: float = 600) -> float:
     """Sends `signum`; returns the seconds until the process has exited."""
-    sent = time.perf_counter()
+    self.sent, self.signalled_after = time.perf_counter(), self.completed[-1][0]
     self.process.send_signal(signum)
     self.process.wait(timeout=timeout)
     for reader in self._readers:
       reader.join()
-    return time.perf_counter() - sent
+    return time.perf_counter() - self.sent
 
 
 def steps_per_second(config_file: str, steps_ahead: int, steps: int, workdir: str) -> float:
@@ -125,8 +128,11 @@ def main() -> None:
     training.wait_for_step(args.after)
     step_s = training.step_seconds()
     exit_s = training.stop()
-    print(f"{' '.join(args.main_args)}: {step_s:.2f} s/step, exit {exit_s:.1f} s after SIGTERM "
-          f"(status {training.process.returncode}); {training.stderr.strip().splitlines()[-1]}")
+    saved_s = training.stopped_at - training.sent
+    print(f"{' '.join(args.main_args)}: {step_s:.2f} s/step; SIGTERM after step "
+          f"{training.signalled_after}: checkpoint saved {saved_s:.1f} s and process exited "
+          f"{exit_s:.1f} s after it (status {training.process.returncode}); "
+          f"{training.stderr.strip().splitlines()[-1]}")
 
 
 if __name__ == "__main__":
