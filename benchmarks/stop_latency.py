@@ -7,7 +7,7 @@ the signal to the exit (the step in flight, the checkpoint's save, the exit):
   python benchmarks/stop_latency.py --after=20 -- --config=configs/mnist_vamp.py
   python benchmarks/stop_latency.py --after=3 -- --config=configs/celeba_vamp_resnet.py
 
-and what bounding the steps in flight costs (train.STEPS_AHEAD = 1 against unbounded
+and what bounding the steps in flight costs (the loop's bound, train.STEPS_AHEAD, against unbounded
 asynchronous dispatch), in training steps per second, interleaved A/B rounds in this process:
 
   python benchmarks/stop_latency.py --ab=configs/paper/vae_vamp.py
@@ -90,7 +90,7 @@ def steps_per_second(config_file: str, steps_ahead: int, steps: int, workdir: st
   config.update_from_flattened_dict({"num_train_steps": steps, "log_every_steps": steps // 6,
                                      "eval_every_steps": 0, "num_eval_examples": 100,
                                      "checkpoint_every_steps": 0})
-  train.STEPS_AHEAD = steps_ahead
+  train.STEPS_AHEAD, train.SLOW_STEP_SECONDS = steps_ahead, (1.0 if steps_ahead == 1 else 1e9)
   train.train_and_evaluate(config, workdir)
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     rates = [r["images_per_sec"] for r in map(json.loads, f) if r["split"] == "train"]

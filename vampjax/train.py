@@ -35,11 +35,8 @@ from vampjax.models import build_model
 from vampjax.validation import Validator
 
 Metrics = dict[str, jax.Array]
-# Steps the loop may dispatch beyond the last one known complete. JAX dispatches
-# asynchronously; unbounded, the loop would queue steps until its next log line, and a
-# stop (or the progress bar) would wait for all of them. One step ahead keeps the device
-# busy while the host prepares the next step, so a stop acts after about one step.
-STEPS_AHEAD = 1
+STEPS_AHEAD = 1  # steps dispatched beyond the last one known complete, while steps are fast
+SLOW_STEP_SECONDS = 1.0  # from this step time on, none: a stop waits for one step at most
 TrainStep = Callable[[train_state.TrainState, jax.Array, jax.Array],
                      tuple[train_state.TrainState, Metrics]]
 
@@ -81,6 +78,40 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
     return new_state, metrics
 
   return train_step
+
+
+class _InFlight:
+  """The steps dispatched but not yet known complete; the progress bar counts the others.
+
+  JAX dispatches asynchronously: unbounded, the loop would queue every step up to its next
+  log line, and a stop (and the bar) would wait for all of them. While steps are fast, one
+  runs ahead, which keeps an accelerator busy while the host dispatches the next; once a
+  step takes SLOW_STEP_SECONDS or more, none does, so that a stop waits for one step only.
+  """
+
+  def __init__(self, bar: tqdm):
+    self.bar, self.pending = bar, collections.deque()
+    self.step_seconds, self.done_at = float("inf"), time.perf_counter()
+
+  def add(self, metrics: Metrics) -> None:
+    """Takes the metrics of a step just dispatched; waits for the steps over the bound."""
+    self.pending.append(metrics)
+    ahead = STEPS_AHEAD if self.step_seconds < SLOW_STEP_SECONDS else 0
+    while len(self.pending) > ahead:
+      jax.block_until_ready(self.pending.popleft())
+      self._done(1)
+
+  def all_done(self) -> None:
+    """The newest step is known complete (its results were read), so every step is."""
+    self._done(len(self.pending))
+    self.pending.clear()
+
+  def _done(self, count: int) -> None:
+    now = time.perf_counter()
+    if count:
+      self.step_seconds = (now - self.done_at) / count
+      self.bar.update(count)
+    self.done_at = now
 
 
 def _every(step: int, period: int, last: int) -> bool:
@@ -155,27 +186,23 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
 
   last, began = config.num_train_steps, time.perf_counter()
   logged_step, logged_time, tested = start, began, None
-  in_flight: collections.deque[Metrics] = collections.deque()  # dispatched, not known done
   try:
     with preemption.StopRequest(config.preemption_sync_seconds) as stop, tqdm(
-        initial=start, total=last, desc="train", unit="step", dynamic_ncols=True,
+        initial=start, total=last, desc="train", unit="step", dynamic_ncols=True, miniters=1,
         disable=not lead) as bar:
+      in_flight = _InFlight(bar)
       for step in range(start + 1, last + 1):
         state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
         guard.add(step, metrics)
-        in_flight.append(metrics)
-        while len(in_flight) > STEPS_AHEAD:  # wait for step - STEPS_AHEAD: a stop acts soon
-          jax.block_until_ready(in_flight.popleft())
-          bar.update(1)
+        in_flight.add(metrics)
         log, evaluate_now, save = (_every(step, config.log_every_steps, last),
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
         signum = stop.stop_signal(step) if step < last else 0
         validate = validator.due(step)
         if log or evaluate_now or save or signum or validate:
-          guard.check(mngr.latest_step())  # waits for `step`: every step is complete
-          bar.update(len(in_flight))
-          in_flight.clear()
+          guard.check(mngr.latest_step())  # waits for `step`
+          in_flight.all_done()
         if log:
           metrics = jax.device_get(metrics)
           now = time.perf_counter()
