@@ -56,7 +56,7 @@ class Training:
       setattr(self, stream, getattr(self, stream) + chunk)
       if stream == "stderr" and chunk == "\n" and "\nstopped at step" in self.stderr[-200:]:
         self.stopped_at = self.stopped_at or time.perf_counter()
-      if stream == "stderr" and chunk in ("\r", "\n"):
+      if stream == "stderr" and chunk == "]":  # the end of a drawn bar
         shown = BAR.findall(self.stderr[-200:])
         if shown and (not self.completed or int(shown[-1][0]) > self.completed[-1][0]):
           self.completed.append((int(shown[-1][0]), time.perf_counter()))
