@@ -9,6 +9,10 @@ nothing already written is lost. A training stopped by SIGTERM or SIGINT saves t
 flight, prints one line and exits with 143 or 130 (128 + the signal's number).
 """
 
+import difflib
+import glob
+import os
+import shlex
 import sys
 
 from vampjax import xla_cpu
@@ -39,19 +43,64 @@ USER_ERRORS = (CheckpointError, ConfigError, DataError, WorkdirError)
 USAGE_ERROR_STATUS = 2
 
 
+def config_file(argv: list[str]) -> str | None:
+  """The path of --config=PATH[:ARGS], if given."""
+  paths = [a[len("--config="):].split(":", 1)[0] for a in argv if a.startswith("--config=")]
+  return paths[-1] if paths else None
+
+
+def check_config_file(path: str | None) -> None:
+  """A --config file that does not exist, named with the closest one that does."""
+  if path is not None and not os.path.isfile(path):
+    folder = os.path.dirname(path) or "."
+    close = difflib.get_close_matches(path, glob.glob(os.path.join(folder, "*.py")), n=1)
+    raise ConfigError(f"config file {path} does not exist; "
+                      + (f"did you mean {close[0]}?" if close
+                         else "see configs/ for the experiment configs."))
+
+
+def _innermost(error: BaseException) -> str:
+  """The first cause of an error, in one line (a config file's SyntaxError or exception)."""
+  while error.__cause__ or error.__context__:
+    error = error.__cause__ or error.__context__
+  return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's parser, with bad flags reported in one line and status 2, like other user errors."""
+  path = config_file(argv)
+  broken = f"config file {path} cannot be loaded: "
   try:
+    check_config_file(path)
     config_validation.check_override_keys(argv)
-    return FLAGS(argv)
-  except (ConfigError, flags.Error) as error:
-    print(f"error: {error}", file=sys.stderr)
-    sys.exit(USAGE_ERROR_STATUS)
+    remaining = FLAGS(argv)
+    _ = FLAGS.config  # a config file that fails to load fails here, if not above
+    if len(remaining) > 1:
+      raise ConfigError(f"unexpected argument(s) {' '.join(remaining[1:])}; every option is a "
+                        "flag such as --mode=eval (python main.py --help lists them).")
+    return remaining
+  except (ConfigError, flags.Error) as error:  # a multi-line one is the config file's
+    many = len(str(error).splitlines()) > 1
+    message = f"{broken}{_innermost(error)}; fix it." if many else str(error)
+  except Exception as error:  # pylint: disable=broad-except  # the config file's own code
+    message = f"{broken}{_innermost(error)}; fix it."
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(USAGE_ERROR_STATUS)
+
+
+def next_commands(workdir: str) -> str:
+  """This command line with each other --mode, and TensorBoard on the workdir."""
+  argv = [a for a in sys.argv[1:] if not a.startswith(("--mode", "--overwrite", "--nooverwrite"))]
+  base = shlex.join(["python", "main.py", *argv])
+  return ("next:\n"
+          f"  {base} --mode=sample    # samples.png: images from the prior\n"
+          f"  {base} --mode=eval      # eval.json and a table of every metric, figures/\n"
+          f"  {base} --mode=figures   # figures/ only\n"
+          f"  tensorboard --logdir {shlex.quote(workdir)}")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # parse_flags refuses any left over
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
   xla_cpu.use_compilation_cache()
@@ -61,14 +110,19 @@ def main(argv):
     config_validation.validate(FLAGS.config, jax.device_count())
     if FLAGS.mode == "train":
       modes.run_train(FLAGS.config, FLAGS.workdir, overwrite=FLAGS.overwrite)
+      if jax.process_index() == 0:
+        print(next_commands(FLAGS.workdir))
     else:
       modes.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
   except USER_ERRORS as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(USAGE_ERROR_STATUS)
   except preemption.Preempted as stopped:
-    print(stopped, file=sys.stderr)
-    sys.exit(stopped.exit_status)
+    print(stopped, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    # All is saved and closed: skip the XLA runtime's teardown (seconds on a busy machine)
+    # within a preempted job's short grace period.
+    os._exit(stopped.exit_status)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":

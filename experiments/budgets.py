@@ -29,10 +29,6 @@ PAPER_CPU_SEEDS = (0, 1, 2)
 # collapse if it ever does (6000 steps of batch 100).
 MNIST_CPU_EPOCHS = 10
 
-# The study trains CelebA for 30 epochs; configs/celeba_vamp_conv_anneal.py warms β up over
-# 10 000 steps, i.e. this share of 30 epochs of full CelebA (162 770 train images, batch 64).
-FULL_CELEBA_STEPS = 30 * (162770 // 64)
-
 
 @dataclasses.dataclass(frozen=True)
 class FamilyBudget:

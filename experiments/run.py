@@ -78,9 +78,12 @@ def plan_run(table: Table, rows: list[Row], budget: budgets_lib.Budget, args: ar
   total = family.steps if family.epochs is None else round(family.epochs * per_epoch)
   total = max(1, min(total, family.max_steps or total))
   derived: dict[str, Any] = {"num_train_steps": total}
-  if config.kl_warmup_steps > 0:  # the same share of training as the study config's warm-up
-    study_total = budgets_lib.FULL_CELEBA_STEPS if table.family == "celeba" else total
-    derived["kl_warmup_steps"] = max(1, round(config.kl_warmup_steps * total / study_total))
+  if config.num_train_epochs > 0:  # a length in epochs: the budget's steps replace it
+    derived["num_train_epochs"] = 0
+    if config.kl_warmup_epochs > 0:  # the same share of training as the config's warm-up
+      derived["kl_warmup_epochs"] = 0
+      derived["kl_warmup_steps"] = max(
+          1, round(config.kl_warmup_epochs * total / config.num_train_epochs))
   eval_steps = {row.key: total if row.at_epoch is None
                 else max(1, min(round(row.at_epoch * per_epoch), total - 1)) for row in rows}
   if len(set(eval_steps.values())) > 1:  # keep every checkpoint the rows evaluate

@@ -45,7 +45,7 @@ def test_config_loads_and_builds_its_model(name):
     image, channels, latent, prior, k, arch, lr, anneal = STUDY[name]
     assert (size, config.data.channels, config.latent_dim, config.prior) == (image, channels,
                                                                              latent, prior)
-    assert config.architecture == arch and (config.kl_warmup_steps > 0) == anneal
+    assert config.architecture == arch and (config.kl_warmup_epochs > 0) == anneal
     if k is not None:
       assert apply("prior_components").mu.shape == (k, latent)
     if lr is not None:

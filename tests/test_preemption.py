@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -37,11 +38,44 @@ SECOND_SIGNAL = ("import os, signal, time; from vampjax import preemption\n"
                  "  os.kill(os.getpid(), signal.SIGINT)\n"
                  "  print('first', flush=True)\n"
                  "  os.kill(os.getpid(), signal.SIGINT)\n"
+                 "  time.sleep(60)\n"
                  "  print('not reached', flush=True)\n")
 
 
-def test_second_signal_aborts_at_once():
+def test_second_signal_aborts_at_once_with_128_plus_its_number():
   process = subprocess.run([sys.executable, "-c", SECOND_SIGNAL], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120, check=False)
-  assert process.returncode == -signal.SIGINT
+                           text=True, timeout=30, check=False)
+  assert process.returncode == 130 and process.stdout == "first\n", process
+  assert "SIGINT received again: aborting without a checkpoint." in process.stderr
   assert process.stdout == "first\n"
+
+
+def test_processes_agree_at_steps_set_by_the_slowest_pace(monkeypatch):
+  """Every agreement's all-gather (faked: this process and a slower one) sets the next one
+  `sync_seconds` later at the slowest pace: every 10 steps at 0.5 s a step, every step at 30 s."""
+  clock = [0.0]
+  gathered = []
+  monkeypatch.setattr(preemption.jax, "process_count", lambda: 2)
+  monkeypatch.setattr(preemption.time, "monotonic", lambda: clock[0])
+
+  def allgather(mine):  # the other process: twice as slow, and signalled from step 21
+    other = np.array([signal.SIGTERM if len(gathered) >= 3 else 0, 2 * mine[1]], np.float32)
+    gathered.append(int(clock[0] / 0.25))
+    return np.stack([mine, other])
+
+  monkeypatch.setattr(preemption.multihost_utils, "process_allgather", allgather)
+  stop = preemption.StopRequest(sync_seconds=5.0)
+  signals = {}
+  for step in range(1, 40):
+    clock[0] += 0.25  # this process: 0.25 s a step, the other 0.5 s
+    signals[step] = stop.stop_signal(step)
+    if signals[step]:
+      break
+  assert gathered == [1, 11, 21, 31]  # the first at once, then every 5 s / 0.5 s = 10 steps
+  assert [s for s, v in signals.items() if v] == [31] and signals[31] == signal.SIGTERM
+  gathered.clear()
+  stop = preemption.StopRequest(sync_seconds=5.0)
+  for step in range(1, 4):
+    clock[0] += 30.0  # slow steps: an agreement at every one, so a stop waits no extra step
+    stop.stop_signal(step)
+  assert len(gathered) == 3

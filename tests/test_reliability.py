@@ -140,7 +140,7 @@ def two_processes(workdir, *extra):
 
 def test_a_signal_to_one_of_two_processes_stops_both_at_the_same_saved_step(tmp_path):
   workdir = str(tmp_path / "run")
-  sync = "--config.preemption_sync_every_steps=2"
+  sync = "--config.preemption_sync_seconds=0"
   processes = two_processes(workdir, sync)
   try:
     wait_for_step(workdir, processes[0], 3)
@@ -153,7 +153,7 @@ def test_a_signal_to_one_of_two_processes_stops_both_at_the_same_saved_step(tmp_
       p.kill()
   assert [p.returncode for p in processes] == [143, 143], outputs
   steps = [stopped_step(stderr, signal.SIGTERM) for _, stderr in outputs]
-  assert steps[0] == steps[1] and steps[0] % 2 == 0 and 3 <= steps[0] < 12, steps
+  assert steps[0] == steps[1] and 3 <= steps[0] < 12, steps
   assert checkpointing.manager(workdir).latest_step() == steps[0]
   print(f"2 processes, SIGTERM to one after step 3: both stopped at step {steps[0]}, exited "
         f"{exit_s:.2f} s after the signal")

@@ -118,4 +118,7 @@ def test_early_stopping_and_its_state_survive_a_resume(subset, tmp_path, monkeyp
     np.testing.assert_array_equal(got, want)
   # Run again after the stop: nothing more is trained or validated.
   scripted(monkeypatch, subset, [])
+  capsys.readouterr()
   assert int(train.train_and_evaluate(config, interrupted, dataset=subset).step) == 60
+  assert (f"{interrupted} is complete: early stopping ended it at step 60 (the best validation "
+          "−ELBO 4.000 was at step 40); nothing to do.") in capsys.readouterr().out

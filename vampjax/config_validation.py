@@ -7,11 +7,12 @@ Every rule raises `ConfigError` with one line naming the key and its valid value
 from __future__ import annotations
 
 import difflib
+import sys
 from typing import Any
 
 import ml_collections
 
-from vampjax import default_config, likelihoods
+from vampjax import default_config, epochs, likelihoods
 from vampjax.optimizers import OPTIMIZERS
 from vampjax.networks import DOWNSAMPLING
 from vampjax.priors import PSEUDO_PARAMS
@@ -126,8 +127,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
            ">= 0 (0: off).")
   _require(config.kl_samples >= 1, f"kl_samples={config.kl_samples} must be >= 1.")
   _require(config.learning_rate > 0, f"learning_rate={config.learning_rate} must be > 0.")
-  _require(config.num_train_steps >= 0,
-           f"num_train_steps={config.num_train_steps} must be >= 0.")
+  _check_length(config)
+  _require(config.preemption_sync_seconds >= 0,
+           f"preemption_sync_seconds={config.preemption_sync_seconds} must be >= 0 (0: agree "
+           "at every step).")
   _require(config.logvar_min < config.logvar_max,
            f"logvar_min={config.logvar_min} must be < logvar_max={config.logvar_max}.")
   _check_likelihood_scale(config)
@@ -138,6 +141,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
            f"batch_size={config.batch_size} must be a positive multiple of the {num_devices} "
            f"devices × grad_accum_steps={config.grad_accum_steps}, e.g. "
            f"{max(1, config.batch_size // unit) * unit}.")
+
+
+def _check_length(config: ml_collections.ConfigDict) -> None:
+  """One length (steps or epochs), and a KL warm-up that ends within it."""
+  steps, epochs_ = config.num_train_steps, config.num_train_epochs
+  _require(epochs_ >= 0 and (steps >= 0) != (epochs_ > 0) and steps >= -1,
+           f"num_train_steps={steps} and num_train_epochs={epochs_}: set one length, "
+           "num_train_steps >= 0 with num_train_epochs=0, or num_train_epochs > 0 with "
+           "num_train_steps=-1.")
+  for warmup, length, unit in ((config.kl_warmup_steps, steps, "steps"),
+                               (config.kl_warmup_epochs, epochs_, "epochs")):
+    _require(not (warmup and length > 0 and warmup > length),
+             f"kl_warmup_{unit}={warmup:g} is longer than num_train_{unit}={length:g}, so β "
+             f"never reaches beta={config.beta:g}; set kl_warmup_{unit} <= {length:g} or "
+             f"train longer.")
 
 
 def _check_likelihood_scale(config: ml_collections.ConfigDict) -> None:
@@ -156,7 +174,15 @@ def _check_likelihood_scale(config: ml_collections.ConfigDict) -> None:
 
 
 def validate_with_data(config: ml_collections.ConfigDict, num_train_images: int) -> None:
-  """The checks that need the size of the training set."""
+  """The checks that need the size of the training set. A warm-up and a length in different
+  units are compared here, with a warning: short runs of long recipes (tests, smoke
+  budgets) do it on purpose."""
+  resolved = epochs.resolve(config, num_train_images)
+  if resolved.kl_warmup_steps > resolved.num_train_steps > 0:
+    print(f"warning: the KL warm-up ({resolved.kl_warmup_steps} steps) is longer than the "
+          f"training ({resolved.num_train_steps} steps) on {num_train_images} images, so β "
+          f"stays below beta={config.beta:g}; shorten the warm-up or train longer.",
+          file=sys.stderr)
   if config.prior == "vamp" and config.pseudo_init == "data":
     _require(config.num_components <= num_train_images,
              f"num_components={config.num_components} exceeds the {num_train_images} training "

@@ -65,7 +65,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.kl_samples = 1              # L Monte-Carlo samples for the VampPrior KL
   config.beta = 1.0                  # target KL weight
   config.kl_warmup_steps = 0         # > 0: β grows linearly from 0 to beta over these steps
-  config.kl_warmup_epochs = 0        # > 0: the same in epochs (steps = epochs × train images //
+  config.kl_warmup_epochs = 0.0      # > 0: the same in epochs (steps = epochs × train images //
                                      # batch_size, converted once the data is loaded)
 
   # Optimisation.
@@ -74,7 +74,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.learning_rate = 5e-4
   config.batch_size = 100            # global batch, split over all devices
   config.grad_accum_steps = 1        # micro-batches per step: same result, less memory
-  config.num_train_steps = 2000
+  config.num_train_steps = 2000      # -1: num_train_epochs decides
+  config.num_train_epochs = 0.0      # > 0 (with num_train_steps=-1): the length in epochs, the
+                                     # same on any data set size (converted as kl_warmup_epochs)
   config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
 
   # Early stopping on the validation split (sources that have one: *mnist_binary).
@@ -90,7 +92,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 1000
   config.max_checkpoints_to_keep = 3
   config.num_samples = 64            # images in samples.png (and in TensorBoard per evaluation)
-  config.preemption_sync_every_steps = 10  # several processes: steps between agreeing to stop
+  config.preemption_sync_seconds = 5.0  # several processes: seconds between agreeing to stop
+                                     # (at least one step; see vampjax/preemption.py)
 
   # Evaluation (--mode=eval / --mode=figures).
   config.eval = ml_collections.ConfigDict()

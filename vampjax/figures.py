@@ -17,6 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 
+# Said wherever such a number is shown (the loss figure, the eval table, the end of a run).
+NEGATIVE_NOTE = ("a continuous likelihood's −log p(x) can be negative: a density, not a "
+                 "probability")
+
 
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
   """Tiles (N, H, W, C) images in [0, 1] into one (rows·(H+p)+p, cols·(W+p)+p, C) image."""
@@ -82,7 +86,7 @@ def share_panel(by_split: dict[str, list[dict[str, float]]]) -> tuple[str, str]:
   share means nothing)."""
   if all(r["loss"] > 0 for records in by_split.values() for r in records):
     return "KL share β·KL / loss", "kl_share"
-  return "KL (the loss goes ≤ 0: no share)", "kl"
+  return "KL", "kl"
 
 
 def plot_loss_curves(metrics_path: str, path: str) -> str:
@@ -109,7 +113,12 @@ def plot_loss_curves(metrics_path: str, path: str) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   axes[0].set_ylabel("nats per image")
-  fig.tight_layout()
+  negative = any(min(r["loss"], r["reconstruction"]) < 0
+                 for records in by_split.values() for r in records)
+  if negative:
+    fig.text(0.5, 0.01, NEGATIVE_NOTE[0].upper() + NEGATIVE_NOTE[1:] + ".", ha="center",
+             fontsize=8)
+  fig.tight_layout(rect=(0, 0.05 if negative else 0, 1, 1))
   return _save(fig, path)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from flax.training import train_state
 
 from vampjax import data, figures, train
+from vampjax import workdir as workdir_lib
 from vampjax.metrics import active_units, evaluate
 from vampjax.state import restore_chosen, rng_streams
 from vampjax.vae import VAE
@@ -38,6 +39,7 @@ def run_train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool =
 def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Writes `<workdir>/samples.png`: a grid of decoded prior samples of the checkpoint
   `_restore` picks."""
+  workdir_lib.require_run(workdir)
   model, state, _ = _restore(config, workdir)
   rng = rng_streams(config.seed)["sample"]
   images = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
@@ -58,6 +60,7 @@ def _write_figures(config: ml_collections.ConfigDict, workdir: str, model: VAE, 
 def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Writes `<workdir>/eval.json` (every metric over the test split), prints a table, and
   writes all the figures."""
+  workdir_lib.require_run(workdir)
   start = time.perf_counter()
   model, state, checkpoint = _restore(config, workdir)
   images = _test_images(config)
@@ -80,6 +83,7 @@ def run_figures(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
 
   The variance plot reuses eval.json when there is one, else encodes the test split.
   """
+  workdir_lib.require_run(workdir)
   model, state, _ = _restore(config, workdir)
   images = _test_images(config)
   results = evaluate.read_results(workdir)

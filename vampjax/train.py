@@ -9,6 +9,7 @@ continues exactly where the checkpoint left it. The loop holds the workdir's loc
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 from typing import Callable
@@ -21,7 +22,7 @@ from flax.training import train_state
 from tqdm import tqdm
 
 from vampjax import checkpointing, config_validation, data, epochs, objective
-from vampjax import preemption, run_lock, sharding
+from vampjax import preemption, run_lock, run_text, sharding
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.grad_accum import accumulated_grad
@@ -35,6 +36,8 @@ from vampjax.vae import VAE
 from vampjax.validation import Validator
 
 Metrics = dict[str, jax.Array]
+STEPS_AHEAD = 1  # steps dispatched beyond the last one known complete, while steps are fast
+SLOW_STEP_SECONDS = 1.0  # from this step time on, none: a stop waits for one step at most
 TrainStep = Callable[[train_state.TrainState, jax.Array, jax.Array],
                      tuple[train_state.TrainState, Metrics]]
 
@@ -81,6 +84,40 @@ def make_train_step(config: ml_collections.ConfigDict, model: VAE | None = None)
   return train_step
 
 
+class _InFlight:
+  """The steps dispatched but not yet known complete; the progress bar counts the others.
+
+  JAX dispatches asynchronously: unbounded, the loop would queue every step up to its next
+  log line, and a stop (and the bar) would wait for all of them. While steps are fast, one
+  runs ahead, which keeps an accelerator busy while the host dispatches the next; once a
+  step takes SLOW_STEP_SECONDS or more, none does, so that a stop waits for one step only.
+  """
+
+  def __init__(self, bar: tqdm):
+    self.bar, self.pending = bar, collections.deque()
+    self.step_seconds, self.done_at = float("inf"), time.perf_counter()
+
+  def add(self, metrics: Metrics) -> None:
+    """Takes the metrics of a step just dispatched; waits for the steps over the bound."""
+    self.pending.append(metrics)
+    ahead = STEPS_AHEAD if self.step_seconds < SLOW_STEP_SECONDS else 0
+    while len(self.pending) > ahead:
+      jax.block_until_ready(self.pending.popleft())
+      self._done(1)
+
+  def all_done(self) -> None:
+    """The newest step is known complete (its results were read), so every step is."""
+    self._done(len(self.pending))
+    self.pending.clear()
+
+  def _done(self, count: int) -> None:
+    now = time.perf_counter()
+    if count:
+      self.step_seconds = (now - self.done_at) / count
+      self.bar.update(count)
+    self.done_at = now
+
+
 def _every(step: int, period: int, last: int) -> bool:
   return step == last or (period > 0 and step % period == 0)
 
@@ -98,18 +135,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   step in flight is saved and `preemption.Preempted` raised.
   """
   workdir = os.path.abspath(workdir)
+  if dataset is None:  # before the lock: bad data leaves no trace in the workdir
+    dataset = data.get_dataset(config)
+  config_validation.validate_with_data(config, len(dataset.train))
   with run_lock.lock_run(workdir):
     return _train(config, workdir, overwrite, dataset)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
-           dataset: data.Dataset | None) -> train_state.TrainState:
+           dataset: data.Dataset) -> train_state.TrainState:
   """train_and_evaluate, holding the workdir's lock."""
   lead = jax.process_index() == 0  # one process writes the workdir's files; orbax saves on all
   mesh = sharding.make_mesh()
-  if dataset is None:
-    dataset = data.get_dataset(config)
-  config_validation.validate_with_data(config, len(dataset.train))
   if lead:
     workdir_lib.prepare(workdir, config, overwrite)
   config = epochs.resolve(config, len(dataset.train))  # config.json keeps the epoch keys
@@ -121,13 +158,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
     state = create_train_state(config, model, keys["init"], dataset.train)
   else:
     state = checkpointing.restore(mngr, abstract_train_state(config, model), fallback=True)
-    print(f"Resuming from the checkpoint at step {int(state.step)} in {workdir}.")
   state = sharding.put_replicated(state, mesh)
   start = int(state.step)
+  validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
+  if start >= config.num_train_steps or validator.state.stop:  # nothing to compute
+    if lead:
+      print(run_text.complete_text(workdir, start, config.num_train_steps,
+                                   validator.best_text() if validator.state.stop else None))
+    return state
+  if lead:
+    if start:
+      print(f"Resuming from the checkpoint at step {start} in {workdir}.")
+    print(run_text.start_text(config, dataset), flush=True)
   tensorboard = TensorBoardWriter(workdir, start) if lead else None
   writers = [MetricsWriter(workdir, start), tensorboard] if lead else []
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
-  validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
 
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   train_step = jax.jit(make_train_step(config, model), donate_argnums=0,
@@ -143,22 +188,25 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
                              config.data.dynamic_binarization),
       transform=lambda b: sharding.put_batch(b, mesh))
 
-  last = start if validator.state.stop else config.num_train_steps  # stopped early before
-  logged_step, logged_time = start, time.perf_counter()
+  last, began = config.num_train_steps, time.perf_counter()
+  logged_step, logged_time, tested = start, began, None
   try:
-    with preemption.StopRequest(config.preemption_sync_every_steps) as stop, tqdm(
-        initial=start, total=last, desc="train", unit="step", dynamic_ncols=True,
+    with preemption.StopRequest(config.preemption_sync_seconds) as stop, tqdm(
+        initial=start, total=last, desc="train", unit="step", dynamic_ncols=True, miniters=1,
         disable=not lead) as bar:
+      in_flight = _InFlight(bar)
       for step in range(start + 1, last + 1):
         state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
         guard.add(step, metrics)
+        in_flight.add(metrics)
         log, evaluate_now, save = (_every(step, config.log_every_steps, last),
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
         signum = stop.stop_signal(step) if step < last else 0
         validate = validator.due(step)
         if log or evaluate_now or save or signum or validate:
-          guard.check(mngr.latest_step())
+          guard.check(mngr.latest_step())  # waits for `step`
+          in_flight.all_done()
         if log:
           metrics = jax.device_get(metrics)
           now = time.perf_counter()
@@ -176,6 +224,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           write_pictures(step, state.params, tensorboard)
           for writer in writers:
             writer.write(step, "test", results)
+          tested = step, results
           bar.write(f"step {step}: test loss {results['loss']:.3f} "
                     f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
         best, early_stop = (validator.validate(step, model, state.params, config, mesh,
@@ -184,7 +233,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
         if save or signum or best or early_stop:
           checkpointing.save(mngr, step, state)
-        bar.update(1)
         if best:
           validator.save_best(step, state, mngr)
         if signum:
@@ -196,4 +244,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
     checkpointing.finish(mngr)  # a failure still leaves the last good checkpoint complete
     if tensorboard:
       tensorboard.close()
+  if lead:
+    print(run_text.end_text(workdir, start, step, time.perf_counter() - began, tested))
   return state

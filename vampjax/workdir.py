@@ -22,8 +22,9 @@ METRICS_FILE = "metrics.jsonl"
 # Keys that may change between sessions of one run: how long, how often, how much to log.
 RESUMABLE_KEYS = ("num_train_steps", "log_every_steps", "eval_every_steps",
                   "num_eval_examples", "checkpoint_every_steps", "max_checkpoints_to_keep",
-                  "num_samples", "preemption_sync_every_steps", "eval", "data.num_workers",
-                  "data.cache_dir")
+                  "num_samples", "preemption_sync_seconds", "eval", "data.num_workers",
+                  "data.cache_dir",
+                  "preemption_sync_every_steps")  # the last: renamed, in older runs' config.json
 
 
 class WorkdirError(Exception):
@@ -61,8 +62,8 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, CONFIG_FILE)
   saved = jsonio.read_json(path)
-  if saved is not None:  # keys added since the run was written count at their defaults
-    differences = _differences(_as_plain(_over_defaults(saved)), _as_plain(config))
+  if saved is not None:  # keys added since it was written count with their defaults
+    differences = _differences(_as_plain(_with_defaults(saved)), _as_plain(config))
     if differences and not overwrite and _holds_results(workdir):
       raise WorkdirError(
           f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
@@ -76,6 +77,16 @@ def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = F
         elif os.path.exists(target):
           os.remove(target)
   jsonio.write_text_atomic(path, config.to_json_best_effort(indent=2))
+
+
+def require_run(workdir: str) -> None:
+  """A run to evaluate, sample or plot: refused, creating nothing, if there is none."""
+  if not os.path.isdir(workdir):
+    raise WorkdirError(f"{workdir} does not exist; train a run there first (--mode=train), or "
+                       "check --workdir.")
+  if not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
+    raise WorkdirError(f"no checkpoint in {os.path.join(workdir, CHECKPOINT_DIR)}; train "
+                       "first (--mode=train).")
 
 
 def _merge(config: ml_collections.ConfigDict, saved: dict) -> None:
@@ -94,10 +105,10 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     raise WorkdirError(f"no {CONFIG_FILE} in {workdir}: not a vampjax run (train one there "
                        "with main.py --workdir).")
   with open(path) as f:
-    return _over_defaults(json.load(f))
+    return _with_defaults(json.load(f))
 
 
-def _over_defaults(saved: dict) -> ml_collections.ConfigDict:
+def _with_defaults(saved: dict) -> ml_collections.ConfigDict:
   """A saved config over today's defaults."""
   config = default_config.get_config()
   _merge(config, saved)

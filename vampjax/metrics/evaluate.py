@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vampjax import jsonio, likelihoods, priors, sharding
+from vampjax import figures, jsonio, likelihoods, priors, sharding
 from vampjax.data import pipeline
 from vampjax.metrics import active_units, image_quality, likelihood, lpips, masked_eval
 from vampjax.vae import VAE
@@ -148,7 +148,9 @@ def format_table(results: dict[str, Any]) -> str:
     rows += [(f"IS-NLL, S={results['is_samples']} (nats)", f"{results['is_nll_nats']:.3f}"),
              ("IS-NLL (bits/dim)", f"{results['is_nll_bits_per_dim']:.4f}")]
   width = max(len(name) for name, _ in rows)
-  return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+  note = ([f"({figures.NEGATIVE_NOTE})"] if any(value.startswith("-") for _, value in rows)
+          else [])
+  return "\n".join([f"{name:<{width}}  {value}" for name, value in rows] + note)
 
 
 def write_results(workdir: str, results: dict[str, Any]) -> str:

@@ -1,0 +1,38 @@
+"""What a run tells its user: the data, model and length at the start; the steps, time,
+test losses, files and next commands at the end; and, started again once finished, that it
+is complete, without training or evaluating again."""
+
+import os
+
+from tests.test_main import TINY, run_main
+
+
+def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_complete(tmp_path):
+  workdir = str(tmp_path / "run")
+  command = ["--config=configs/mnist_quickstart.py", f"--workdir={workdir}", *TINY,
+             "--config.num_train_steps=3"]
+  first = run_main(*command)
+  assert first.returncode == 0, first.stderr
+  out = first.stdout
+  assert ("data:  mnist: 60000 train / 10000 test images of 32×32×1 (real MNIST, shipped with "
+          "vampjax)") in out
+  assert ("model: conv VAE, latent 4, VampPrior with K = 4 pseudo-inputs, gaussian "
+          "likelihood") in out
+  assert "train: 3 steps of batch 8 (0.0 epochs of 7500 steps), on 1 cpu device(s)" in out
+  assert "done: steps 1–3 in " in out and "test loss at step 3: " in out
+  for name in ("checkpoints", "metrics.jsonl", "tensorboard"):
+    assert os.path.join(workdir, name) in out and os.path.exists(os.path.join(workdir, name))
+  base = "python main.py " + " ".join(command)
+  for mode in ("sample", "eval", "figures"):
+    assert f"{base} --mode={mode}" in out
+  assert f"tensorboard --logdir {workdir}" in out
+
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    metrics = f.read()
+  again = run_main(*command)
+  assert again.returncode == 0, again.stderr
+  assert (f"{workdir} is complete: it has trained 3 of its 3 steps; nothing to do. To train "
+          "longer, run the same command with --config.num_train_steps=6") in again.stdout
+  assert "train:" not in again.stderr and "test loss" not in again.stdout  # no bar, no eval
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    assert f.read() == metrics

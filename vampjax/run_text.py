@@ -1,0 +1,80 @@
+"""What a training run prints: what it trains on (at the start), what it did (at the end),
+and that a finished run is complete (when it is started again)."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import ml_collections
+
+from vampjax import epochs, figures
+from vampjax import workdir as workdir_lib
+from vampjax.checkpointing import CHECKPOINT_DIR
+from vampjax.data import Dataset
+from vampjax.metric_writers import TENSORBOARD_DIR
+
+# What a source's name alone does not tell a newcomer.
+DATA_NOTES = {
+    "celeba_sample": "the 999-image CelebA sample; --config.data.name=celeba for full CelebA",
+    "mnist": "real MNIST, shipped with vampjax",
+    "mnist_binary": "the VampPrior paper's binarized MNIST",
+}
+
+
+def _duration(seconds: float) -> str:
+  minutes, seconds = divmod(round(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s"
+
+
+def start_text(config: ml_collections.ConfigDict, dataset: Dataset) -> str:
+  """Data, model and length of the run, in three lines; `config` has its epoch keys resolved."""
+  height, width, channels = dataset.image_shape
+  splits = f"{len(dataset.train)} train / {len(dataset.test)} test"
+  if dataset.validation is not None:
+    splits += f" / {len(dataset.validation)} validation"
+  source = config.data.name + (f" ({config.data.path})" if config.data.path else "")
+  note = f" ({DATA_NOTES[config.data.name]})" if config.data.name in DATA_NOTES else ""
+  prior = (f"VampPrior with K = {config.num_components} pseudo-inputs"
+           if config.prior == "vamp" else "standard N(0, I) prior")
+  per_epoch = epochs.steps_per_epoch(config, len(dataset.train))
+  warmup = (f", KL warm-up {config.kl_warmup_steps} steps" if config.kl_warmup_steps else "")
+  return (f"data:  {source}: {splits} images of {height}×{width}×{channels}{note}\n"
+          f"model: {config.architecture} VAE, latent {config.latent_dim}, {prior}, "
+          f"{config.likelihood} likelihood\n"
+          f"train: {config.num_train_steps} steps of batch {config.batch_size} "
+          f"({config.num_train_steps / per_epoch:.1f} epochs of {per_epoch} steps){warmup}, "
+          f"on {jax.device_count()} {jax.default_backend()} device(s)")
+
+
+def _where(workdir: str) -> str:
+  return (f"  checkpoints  {os.path.join(workdir, CHECKPOINT_DIR)}\n"
+          f"  metrics      {os.path.join(workdir, workdir_lib.METRICS_FILE)}\n"
+          f"  TensorBoard  {os.path.join(workdir, TENSORBOARD_DIR)}\n"
+          f"  figures      {os.path.join(workdir, figures.FIGURES_DIR)} (written by --mode=eval or "
+          "--mode=figures)")
+
+
+def end_text(workdir: str, first: int, last: int, seconds: float,
+             test: tuple[int, dict] | None) -> str:
+  """Steps and time of this session, its last test losses, and where its files are."""
+  lines = [f"done: steps {first + 1}–{last} in {_duration(seconds)}."]
+  if test is not None:
+    step, results = test
+    negative = min(results["loss"], results["reconstruction"]) < 0
+    lines.append(f"test loss at step {step}: {results['loss']:.3f} (reconstruction "
+                 f"{results['reconstruction']:.3f}, KL {results['kl']:.3f})"
+                 f"{'; ' + figures.NEGATIVE_NOTE if negative else ''}.")
+  return "\n".join(lines) + "\n" + _where(workdir)
+
+
+def complete_text(workdir: str, step: int, num_train_steps: int, early: str | None) -> str:
+  """A finished run started again: nothing to do, and how to train it longer."""
+  if early:
+    how = f"early stopping ended it at step {step} ({early}); nothing to do."
+  else:
+    how = (f"it has trained {step} of its {num_train_steps} steps; nothing to do. To train "
+           f"longer, run the same command with --config.num_train_steps={2 * step} (any "
+           f"number above {step}).")
+  return f"{workdir} is complete: {how}\n" + _where(workdir)
