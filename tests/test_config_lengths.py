@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.conftest import ROOT, tiny_config
-from vampjax import config_validation, epochs, workdir
+from vampjax import config_validation, epochs
 from vampjax.config_validation import ConfigError
 
 CONFIG_FILES = sorted(
