@@ -70,6 +70,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.grad_accum_steps = 1        # micro-batches per step: same result, less memory
   config.num_train_steps = 2000
   config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
+  config.steps_per_call = 1          # train steps per jitted call (a lax.scan, data made on the
+                                     # device): fewer dispatches, for accelerators; a call also
+                                     # ends at each log/eval/checkpoint/validation step
 
   # Early stopping on the validation split (sources that have one: mnist_binary).
   config.early_stopping = ml_collections.ConfigDict()

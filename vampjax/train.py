@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,7 @@ from tqdm import tqdm
 from vampjax import checkpointing, config_validation, data, epochs, objective
 from vampjax import preemption, run_lock, sharding
 from vampjax import workdir as workdir_lib
-from vampjax.data import pipeline
+from vampjax.data import on_device
 from vampjax.grad_accum import accumulated_grad
 from vampjax.metric_writers import MetricsWriter, TensorBoardWriter
 from vampjax.metrics import masked_eval
@@ -77,6 +77,55 @@ def make_train_step(config: ml_collections.ConfigDict) -> TrainStep:
   return train_step
 
 
+MultiStep = Callable[[train_state.TrainState, jax.Array, jax.Array, jax.Array | None],
+                     tuple[train_state.TrainState, Metrics]]
+
+
+def make_multi_step(config: ml_collections.ConfigDict) -> MultiStep:
+  """multi_step(state, block, first_step, images) -> (state, metrics): the train steps
+  first_step, first_step + 1, ... in one call (`jax.lax.scan` over `make_train_step`), one
+  per leading entry of `block` (see vampjax.data.on_device); metrics stacked over them.
+
+  Step s draws its rng as fold_in(train key, s) and its batch from pipeline step s − 1,
+  as the one-step loop did, so a run does not depend on how its steps are cut into calls.
+  """
+  train_step = make_train_step(config)
+  train_key = rng_streams(config.seed)["train"]
+
+  def multi_step(state, block, first_step, images):
+    def body(state, data_and_step):
+      data, step = data_and_step
+      batch = on_device.batch_of(config, images, data, step - 1)
+      return train_step(state, batch, jax.random.fold_in(train_key, step))
+
+    steps = first_step + jnp.arange(block.shape[0], dtype=jnp.int32)
+    return jax.lax.scan(body, state, (block, steps))
+
+  return multi_step
+
+
+def call_chunks(start: int, last: int, periods: Iterable[int]) -> Iterator[tuple[int, int]]:
+  """(first, last) train step of each call from step start + 1 to `last`: a call ends at
+  every multiple of each positive period (steps_per_call, and the periods of logging,
+  evaluation, checkpoints, validation...) and at `last`, so that all of them fall on a
+  call's last step. Calls end at the same steps whatever the start, so a resumed run
+  makes the same calls as an uninterrupted one."""
+  periods = [p for p in periods if p > 0]
+  step = start
+  while step < last:
+    end = min([last] + [(step // p + 1) * p for p in periods])
+    yield step + 1, end
+    step = end
+
+
+def _call_periods(config: ml_collections.ConfigDict, validate_every: int) -> list[int]:
+  """The periods at which a call must end (see `call_chunks`); several processes also
+  agree on a stop only at multiples of `preemption_sync_every_steps`."""
+  sync = config.preemption_sync_every_steps if jax.process_count() > 1 else 0
+  return [config.steps_per_call, config.log_every_steps, config.eval_every_steps,
+          config.checkpoint_every_steps, validate_every, sync]
+
+
 def _every(step: int, period: int, last: int) -> bool:
   return step == last or (period > 0 and step % period == 0)
 
@@ -125,29 +174,29 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
   validator = Validator(config, workdir, dataset, state, mngr, keys["eval"])
 
-  repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  train_step = jax.jit(make_train_step(config), donate_argnums=0,
-                       in_shardings=(repl, batch_sh, repl), out_shardings=(repl, repl))
+  repl = sharding.replicated(mesh)
+  multi_step = jax.jit(make_multi_step(config), donate_argnums=0,
+                       in_shardings=(repl, on_device.block_sharding(config, mesh), repl, repl),
+                       out_shardings=(repl, repl))
   eval_step = jax.jit(masked_eval.make_eval_step(model, config))
   beta_at = objective.beta_schedule(config)
   test_images = (dataset.test if config.num_eval_examples < 0
                  else dataset.test[:config.num_eval_examples])
   write_pictures = make_picture_writer(model, config.num_samples, mesh, test_images,
                                        keys["sample"])
-  batches = pipeline.prefetch(
-      pipeline.train_batches(dataset.train, config.batch_size, config.seed, start,
-                             config.data.dynamic_binarization),
-      transform=lambda b: sharding.put_batch(b, mesh))
 
   last = start if validator.state.stop else config.num_train_steps  # stopped early before
+  chunks = lambda: call_chunks(start, last, _call_periods(config, validator.every))
+  feed = on_device.train_feed(config, dataset.train, start,
+                              (end - first + 1 for first, end in chunks()), mesh)
   logged_step, logged_time = start, time.perf_counter()
   try:
     with preemption.StopRequest(config.preemption_sync_every_steps) as stop, tqdm(
         initial=start, total=last, desc="train", unit="step", dynamic_ncols=True,
         disable=not lead) as bar:
-      for step in range(start + 1, last + 1):
-        state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
-        guard.add(step, metrics)
+      for first, step in chunks():
+        state, metrics = multi_step(state, next(feed.blocks), first, feed.images)
+        guard.add(first, metrics)
         log, evaluate_now, save = (_every(step, config.log_every_steps, last),
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
@@ -156,7 +205,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
         if log or evaluate_now or save or signum or validate:
           guard.check(mngr.latest_step())
         if log:
-          metrics = jax.device_get(metrics)
+          metrics = {name: values[-1] for name, values in jax.device_get(metrics).items()}
           now = time.perf_counter()
           metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
           metrics["skipped_steps"] = guard.skipped
@@ -180,7 +229,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           logged_step, logged_time = step, time.perf_counter()  # images/s leaves eval out
         if save or signum or best or early_stop:
           checkpointing.save(mngr, step, state)
-        bar.update(1)
+        bar.update(step - first + 1)
         if best:
           validator.save_best(step, state, mngr)
         if signum:
