@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
-from vampjax import checkpointing, preemption, train
+from vampjax import checkpointing, config_validation, preemption, train
 from vampjax.data import Dataset, on_device, pipeline
 from vampjax.models import build_model
 from vampjax.nonfinite import NonFiniteGuard
@@ -176,3 +176,8 @@ def test_preemption_in_a_multi_step_run_saves_the_call_and_resumes_bitwise(tmp_p
   config.steps_per_call = 1
   one_per_call = train.train_and_evaluate(config, str(tmp_path / "one"), dataset=dataset)
   print(f"steps_per_call 3 vs 1: bitwise {assert_same_params(straight, one_per_call)}")
+
+
+def test_steps_per_call_below_one_is_refused():
+  with pytest.raises(config_validation.ConfigError, match=r"steps_per_call=0 must be >= 1"):
+    config_validation.validate(mlp_config(steps_per_call=0))
