@@ -378,7 +378,7 @@ def make_step(model: VAE, config: ml_collections.ConfigDict, compile_loss: bool
 
   def step(x, beta):
     optimizer.zero_grad(set_to_none=True)
-    noise = torch.randn(samples, x.shape[0], width)
+    noise = torch.randn(samples, x.shape[0], width, device=x.device)
     loss, _ = loss_fn(x, noise, beta)
     loss.backward()
     optimizer.step()

@@ -144,18 +144,20 @@ def vampjax_step(config, state: Any, batch: jax.Array) -> tuple[Step, float]:
 
 
 def torch_step(config, batch: jax.Array, compile_loss: bool) -> tuple[Step, float]:
-  """run(n): n PyTorch steps; and the time of the first step (with torch.compile: the
-  compile)."""
-  model = torch_vae.build(config)
+  """run(n): n PyTorch steps, waiting for the last (on the GPU where there is one); and the
+  time of the first step (with torch.compile: the compile)."""
+  device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+  model = torch_vae.build(config).to(device)
   step = torch_vae.make_step(model, config, compile_loss)
-  x = torch.from_numpy(torch_layout.images(np.asarray(batch)).copy())
+  x = torch.from_numpy(torch_layout.images(np.asarray(batch)).copy()).to(device)
   start = time.perf_counter()
-  step(x, config.beta)
+  step(x, config.beta).item()
   first_s = time.perf_counter() - start
 
   def run(n):
     for _ in range(n):
-      step(x, config.beta)
+      loss = step(x, config.beta)
+    loss.item()  # waits for the device
 
   return run, first_s
 

@@ -40,14 +40,6 @@ def test_train_order_is_deterministic_and_resumable():
   assert first[:6] != first[6:12]  # each epoch has its own shuffle
 
 
-def test_dynamic_binarization_is_deterministic():
-  images = np.full((20, 4, 4, 1), 128, np.uint8)
-  a = next(pipeline.train_batches(images, 10, 0, 5, dynamic_binarization=True))
-  b = next(pipeline.train_batches(images, 10, 0, 5, dynamic_binarization=True))
-  np.testing.assert_array_equal(a, b)
-  assert set(np.unique(a)) <= {0.0, 1.0} and 0.3 < a.mean() < 0.7
-
-
 @pytest.mark.parametrize("count,batch_size", [(23, 8), (24, 8), (3, 8), (1, 1)])
 def test_eval_batches_count_every_image_once(count, batch_size):
   images = numbered(count)
@@ -62,11 +54,9 @@ def test_eval_batches_count_every_image_once(count, batch_size):
 @pytest.mark.parametrize("processes", [2, 4])
 def test_process_slices_make_up_the_global_batch(processes):
   images = numbered(37)
-  whole = list(itertools.islice(pipeline.train_batches(images, 8, 1, shard=Shard(0, 1),
-                                                       dynamic_binarization=True), 5))
-  parts = [list(itertools.islice(pipeline.train_batches(images, 8, 1, shard=Shard(p, processes),
-                                                        dynamic_binarization=True), 5))
-           for p in range(processes)]
+  whole = list(itertools.islice(pipeline.train_batches(images, 8, 1, shard=Shard(0, 1)), 5))
+  parts = [list(itertools.islice(pipeline.train_batches(images, 8, 1, shard=Shard(p, processes)),
+                                 5)) for p in range(processes)]
   for step, batch in enumerate(whole):
     np.testing.assert_array_equal(np.concatenate([part[step] for part in parts]), batch)
   whole_eval = list(pipeline.eval_batches(images, 8, Shard(0, 1)))

@@ -228,9 +228,9 @@ def test_kill_during_a_save_keeps_the_previous_checkpoint(tmp_path):
 def inject_nan_at(monkeypatch, bad_step):
   real = pipeline.train_batches
 
-  def batches(images, batch_size, seed, start_step=0, dynamic_binarization=False):
-    for step, batch in enumerate(real(images, batch_size, seed, start_step,
-                                      dynamic_binarization), start=start_step + 1):
+  def batches(images, batch_size, seed, start_step=0):
+    for step, batch in enumerate(real(images, batch_size, seed, start_step),
+                                 start=start_step + 1):
       yield np.full_like(batch, np.nan) if step == bad_step else batch
 
   monkeypatch.setattr(pipeline, "train_batches", batches)

@@ -134,6 +134,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _require(config.logvar_min < config.logvar_max,
            f"logvar_min={config.logvar_min} must be < logvar_max={config.logvar_max}.")
   _check_likelihood_scale(config)
+  _require(config.steps_per_call >= 1,
+           f"steps_per_call={config.steps_per_call} must be >= 1 (1: one step per call).")
   _require(config.grad_accum_steps >= 1,
            f"grad_accum_steps={config.grad_accum_steps} must be >= 1 (1: no accumulation).")
   unit = num_devices * config.grad_accum_steps

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from vampjax import code_paths
+
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -171,9 +173,10 @@ def _kernel_grad(u: jax.Array, g: jax.Array, kernel: jax.Array,
   """∂/∂w <conv(u, w), g>: the kernel gradient of `conv`.
 
   On CPU, summed over batch chunks whose activations fit in a core's L2 (~1.5 MB), which
-  speeds up the CelebA steps (benchmarks/conv_layers.py; docs/performance_notes.md).
+  speeds up the CelebA steps (benchmarks/conv_layers.py; docs/performance_notes.md); the
+  backend is `code_paths.backend()`, so VAMPJAX_CODE_PATHS can force either path.
   """
-  chunks = kernel_grad_chunks(u.shape[0], max(u.nbytes, g.nbytes), jax.default_backend())
+  chunks = kernel_grad_chunks(u.shape[0], max(u.nbytes, g.nbytes), code_paths.backend())
   bounds = [round(i * u.shape[0] / chunks) for i in range(chunks + 1)]
   total = None
   for start, stop in zip(bounds[:-1], bounds[1:]):

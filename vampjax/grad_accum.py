@@ -7,7 +7,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from vampjax import priors
+from vampjax import code_paths, priors
 
 Metrics = dict[str, jax.Array]
 
@@ -41,7 +41,8 @@ def accumulated_grad(loss_fn: Callable, params: Any, batch: jax.Array, noise: ja
   summed and sent back through that one encoding (the chain rule; the same gradient).
 
   On XLA:CPU the scan is unrolled: inside a loop its conv kernel gradients run far slower
-  (docs/scaling.md, gradient accumulation), at the cost of some of the memory saved.
+  (docs/scaling.md, gradient accumulation), at the cost of some of the memory saved
+  (`code_paths`: VAMPJAX_CODE_PATHS forces either choice).
   """
   grad_fn = jax.grad(loss_fn, has_aux=True)
   if num_micro_batches == 1:
@@ -67,7 +68,7 @@ def accumulated_grad(loss_fn: Callable, params: Any, batch: jax.Array, noise: ja
   zeros = jax.tree.map(jnp.zeros_like, (params, components))
   micro = (micro_batches(batch, num_micro_batches), micro_batches(noise, num_micro_batches, 1))
   (grads, component_grads), terms = jax.lax.scan(body, zeros, micro,
-                                                 unroll=jax.default_backend() == "cpu")
+                                                 unroll=code_paths.cpu_paths())
   if prior_vjp is not None:
     grads = jax.tree.map(jnp.add, grads, prior_vjp(component_grads)[0])
   grads = jax.tree.map(lambda g: g / num_micro_batches, grads)

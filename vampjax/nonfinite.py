@@ -29,16 +29,18 @@ class NonFiniteGuard:
     self.pending: list[tuple[int, Metrics]] = []
     self.skipped = 0
 
-  def add(self, step: int, metrics: Metrics) -> None:
-    self.pending.append((step, metrics))
+  def add(self, first_step: int, metrics: Metrics) -> None:
+    """`metrics` of the steps from `first_step` on, stacked along a leading axis."""
+    self.pending.append((first_step, metrics))
 
   def check(self, last_good_checkpoint: int | None) -> None:
     flags = jax.device_get([m["finite"] for _, m in self.pending])
-    bad = [(step, m) for (step, m), ok in zip(self.pending, flags) if not ok]
+    bad = [(first + i, m, i) for (first, m), ok in zip(self.pending, flags)
+           for i in np.flatnonzero(~ok)]
     self.pending = []
     if bad and not self.skip:
-      step, metrics = bad[0]
-      values = jax.device_get({t: metrics[t] for t in GUARDED_TERMS})
+      step, metrics, i = bad[0]
+      values = jax.device_get({t: metrics[t][i] for t in GUARDED_TERMS})
       terms = ", ".join(f"{'gradients' if t == 'grad_norm' else t}={float(values[t])}"
                         for t in GUARDED_TERMS if not np.isfinite(values[t]))
       kept = (f"the last good checkpoint (step {last_good_checkpoint}) is kept"

@@ -71,9 +71,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
 
 
-def batch_sharded(mesh: Mesh) -> NamedSharding:
-  """The leading (batch) axis split over the devices of `data`."""
-  return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+def batch_sharded(mesh: Mesh, axis: int = 0) -> NamedSharding:
+  """The batch axis (the leading one, or `axis` of a block of stacked batches) split over
+  the devices of `data`."""
+  return NamedSharding(mesh, PartitionSpec(*[None] * axis, DATA_AXIS))
 
 
 def put_replicated(tree: Any, mesh: Mesh) -> Any:
@@ -81,14 +82,14 @@ def put_replicated(tree: Any, mesh: Mesh) -> Any:
   return jax.device_put(tree, replicated(mesh))
 
 
-def put_batch(batch: Any, mesh: Mesh) -> Any:
-  """Host rows -> one global array split over `data`.
+def put_batch(batch: Any, mesh: Mesh, axis: int = 0) -> Any:
+  """Host rows -> one global array split over `data` (along `axis`, the batch axis).
 
   One process: `batch` is the whole global batch. Several processes: `batch` is this
   process's contiguous rows (pipeline.local_slice), and the global batch is the rows of
   all processes in process order.
   """
-  sharding = batch_sharded(mesh)
+  sharding = batch_sharded(mesh, axis)
   if jax.process_count() == 1:
     return jax.device_put(batch, sharding)
   return jax.tree.map(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import time
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from vampjax import checkpointing, config_validation, data, epochs, objective
 from vampjax import preemption, run_lock, run_text, sharding
 from vampjax import workdir as workdir_lib
-from vampjax.data import pipeline
+from vampjax.data import on_device
 from vampjax.grad_accum import accumulated_grad
 from vampjax.metric_writers import MetricsWriter, TensorBoardWriter
 from vampjax.metrics import masked_eval
@@ -85,37 +85,87 @@ def make_train_step(config: ml_collections.ConfigDict, model: VAE | None = None)
 
 
 class _InFlight:
-  """The steps dispatched but not yet known complete; the progress bar counts the others.
+  """The calls dispatched but not yet known complete; the progress bar counts the others.
 
-  JAX dispatches asynchronously: unbounded, the loop would queue every step up to its next
-  log line, and a stop (and the bar) would wait for all of them. While steps are fast, one
+  JAX dispatches asynchronously: unbounded, the loop would queue every call up to its next
+  log line, and a stop (and the bar) would wait for all of them. While calls are fast, one
   runs ahead, which keeps an accelerator busy while the host dispatches the next; once a
-  step takes SLOW_STEP_SECONDS or more, none does, so that a stop waits for one step only.
+  call takes SLOW_STEP_SECONDS or more, none does, so that a stop waits for one call only.
   """
 
   def __init__(self, bar: tqdm):
     self.bar, self.pending = bar, collections.deque()
-    self.step_seconds, self.done_at = float("inf"), time.perf_counter()
+    self.call_seconds, self.done_at = float("inf"), time.perf_counter()
 
-  def add(self, metrics: Metrics) -> None:
-    """Takes the metrics of a step just dispatched; waits for the steps over the bound."""
-    self.pending.append(metrics)
-    ahead = STEPS_AHEAD if self.step_seconds < SLOW_STEP_SECONDS else 0
+  def add(self, metrics: Metrics, steps: int) -> None:
+    """Takes the metrics of a call of `steps` steps just dispatched; waits for the calls
+    over the bound."""
+    self.pending.append((metrics, steps))
+    ahead = STEPS_AHEAD if self.call_seconds < SLOW_STEP_SECONDS else 0
     while len(self.pending) > ahead:
-      jax.block_until_ready(self.pending.popleft())
-      self._done(1)
+      metrics, steps = self.pending.popleft()
+      jax.block_until_ready(metrics)
+      self._done(1, steps)
 
   def all_done(self) -> None:
-    """The newest step is known complete (its results were read), so every step is."""
-    self._done(len(self.pending))
+    """The newest call is known complete (its results were read), so every call is."""
+    self._done(len(self.pending), sum(steps for _, steps in self.pending))
     self.pending.clear()
 
-  def _done(self, count: int) -> None:
+  def _done(self, calls: int, steps: int) -> None:
     now = time.perf_counter()
-    if count:
-      self.step_seconds = (now - self.done_at) / count
-      self.bar.update(count)
+    if calls:
+      self.call_seconds = (now - self.done_at) / calls
+      self.bar.update(steps)
     self.done_at = now
+
+
+MultiStep = Callable[[train_state.TrainState, jax.Array, jax.Array, jax.Array | None],
+                     tuple[train_state.TrainState, Metrics]]
+
+
+def make_multi_step(config: ml_collections.ConfigDict, model: VAE | None = None) -> MultiStep:
+  """multi_step(state, block, first_step, images) -> (state, metrics): the train steps
+  first_step, first_step + 1, ... in one call (`jax.lax.scan` over `make_train_step`), one
+  per leading entry of `block` (see vampjax.data.on_device); metrics stacked over them.
+
+  Step s draws its rng as fold_in(train key, s) and its batch from pipeline step s − 1,
+  as the one-step loop did, so a run does not depend on how its steps are cut into calls.
+  """
+  train_step = make_train_step(config, model)
+  train_key = rng_streams(config.seed)["train"]
+
+  def multi_step(state, block, first_step, images):
+    def body(state, data_and_step):
+      data, step = data_and_step
+      batch = on_device.batch_of(config, images, data, step - 1)
+      return train_step(state, batch, jax.random.fold_in(train_key, step))
+
+    steps = first_step + jnp.arange(block.shape[0], dtype=jnp.int32)
+    return jax.lax.scan(body, state, (block, steps))
+
+  return multi_step
+
+
+def call_chunks(start: int, last: int, periods: Iterable[int]) -> Iterator[tuple[int, int]]:
+  """(first, last) train step of each call from step start + 1 to `last`: a call ends at
+  every multiple of each positive period (steps_per_call, and the periods of logging,
+  evaluation, checkpoints, validation...) and at `last`, so that all of them fall on a
+  call's last step. Calls end at the same steps whatever the start, so a resumed run
+  makes the same calls as an uninterrupted one."""
+  periods = [p for p in periods if p > 0]
+  step = start
+  while step < last:
+    end = min([last] + [(step // p + 1) * p for p in periods])
+    yield step + 1, end
+    step = end
+
+
+def _call_periods(config: ml_collections.ConfigDict, validate_every: int) -> list[int]:
+  """The periods at which a call must end (see `call_chunks`). A stop is asked for at every
+  call's end (several processes agree at the first call end past their schedule)."""
+  return [config.steps_per_call, config.log_every_steps, config.eval_every_steps,
+          config.checkpoint_every_steps, validate_every]
 
 
 def _every(step: int, period: int, last: int) -> bool:
@@ -174,31 +224,31 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
   writers = [MetricsWriter(workdir, start), tensorboard] if lead else []
   guard = NonFiniteGuard(config.skip_nonfinite_steps, workdir)
 
-  repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  train_step = jax.jit(make_train_step(config, model), donate_argnums=0,
-                       in_shardings=(repl, batch_sh, repl), out_shardings=(repl, repl))
+  repl = sharding.replicated(mesh)
+  multi_step = jax.jit(make_multi_step(config, model), donate_argnums=0,
+                       in_shardings=(repl, on_device.block_sharding(config, mesh), repl, repl),
+                       out_shardings=(repl, repl))
   eval_step = jax.jit(masked_eval.make_eval_step(model, config))
   beta_at = objective.beta_schedule(config)
   test_images = (dataset.test if config.num_eval_examples < 0
                  else dataset.test[:config.num_eval_examples])
   write_pictures = make_picture_writer(model, config.num_samples, mesh, test_images,
                                        keys["sample"])
-  batches = pipeline.prefetch(
-      pipeline.train_batches(dataset.train, config.batch_size, config.seed, start,
-                             config.data.dynamic_binarization),
-      transform=lambda b: sharding.put_batch(b, mesh))
 
   last, began = config.num_train_steps, time.perf_counter()
   logged_step, logged_time, tested = start, began, None
+  chunks = lambda: call_chunks(start, last, _call_periods(config, validator.every))
+  feed = on_device.train_feed(config, dataset.train, start,
+                              (end - first + 1 for first, end in chunks()), mesh)
   try:
     with preemption.StopRequest(config.preemption_sync_seconds) as stop, tqdm(
         initial=start, total=last, desc="train", unit="step", dynamic_ncols=True, miniters=1,
         disable=not lead) as bar:
       in_flight = _InFlight(bar)
-      for step in range(start + 1, last + 1):
-        state, metrics = train_step(state, next(batches), jax.random.fold_in(keys["train"], step))
-        guard.add(step, metrics)
-        in_flight.add(metrics)
+      for first, step in chunks():
+        state, metrics = multi_step(state, next(feed.blocks), first, feed.images)
+        guard.add(first, metrics)
+        in_flight.add(metrics, step - first + 1)
         log, evaluate_now, save = (_every(step, config.log_every_steps, last),
                                    _every(step, config.eval_every_steps, last),
                                    _every(step, config.checkpoint_every_steps, last))
@@ -208,7 +258,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           guard.check(mngr.latest_step())  # waits for `step`
           in_flight.all_done()
         if log:
-          metrics = jax.device_get(metrics)
+          metrics = {name: values[-1] for name, values in jax.device_get(metrics).items()}
           now = time.perf_counter()
           metrics["images_per_sec"] = (step - logged_step) * config.batch_size / (now - logged_time)
           metrics["skipped_steps"] = guard.skipped

@@ -3,9 +3,9 @@
 The split and the binarization rule of the original code (jmtomczak/vae_vampprior,
 utils/load_data.py, `load_dynamic_mnist`):
 - train: the first 50 000 of the official 60 000 training images, in the official order
-  (no shuffle before the split), kept as grey intensities; `pipeline.train_batches` with
-  `data.dynamic_binarization=True` draws each pixel ~ Bernoulli(intensity) afresh at every
-  step, as a function of (seed, step).
+  (no shuffle before the split), kept as grey intensities; with
+  `data.dynamic_binarization=True` each pixel is drawn ~ Bernoulli(intensity) afresh at
+  every step on the device, as a function of (seed, step) (vampjax/data/on_device.py).
 - validation: the last 10 000 official training images; test: the 10 000 test images.
   Both are binarized once, validation first and then test, from numpy's legacy
   RandomState(777), as the original's `np.random.seed(777)` followed by

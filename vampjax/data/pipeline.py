@@ -10,9 +10,10 @@ global batch, as `jax.make_array_from_process_local_data` expects.
 from __future__ import annotations
 
 import functools
+import itertools
 import queue
 import threading
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -66,22 +67,29 @@ def train_batch_indices(num_examples: int, batch_size: int, seed: int, step: int
   return order[position * batch_size:(position + 1) * batch_size]
 
 
+def index_batches(num_examples: int, batch_size: int, seed: int,
+                  start_step: int = 0) -> Iterator[np.ndarray]:
+  """Endless int32 indices of the global training batches from `start_step`, each sorted
+  (the order in which `train_batches` reads them)."""
+  for step in itertools.count(start_step):
+    yield np.sort(train_batch_indices(num_examples, batch_size, seed, step)).astype(np.int32)
+
+
 def train_batches(images: np.ndarray, batch_size: int, seed: int, start_step: int = 0,
-                  dynamic_binarization: bool = False,
                   shard: Shard | None = None) -> Iterator[np.ndarray]:
   """Endless float32 training batches (this process's rows of each global batch),
-  beginning with the one for `start_step`."""
+  beginning with the one for `start_step`. Dynamically binarized sources are drawn on the
+  device from the same indices (`vampjax.data.on_device`)."""
   rows = local_slice(batch_size, shard)
-  step = start_step
-  while True:
-    indices = np.sort(train_batch_indices(len(images), batch_size, seed, step))[rows]
-    batch = to_float(images[indices])
-    if dynamic_binarization:  # drawn for the global batch, so no process count changes it
-      noise = np.random.default_rng([seed, step, 1]).random(
-          (batch_size, *images.shape[1:]), dtype=np.float32)[rows]
-      batch = (noise < batch).astype(np.float32)
-    yield batch
-    step += 1
+  for indices in index_batches(len(images), batch_size, seed, start_step):
+    yield to_float(images[indices[rows]])
+
+
+def stacked(items: Iterator[np.ndarray], sizes: Iterable[int]) -> Iterator[np.ndarray]:
+  """The next `size` items of `items` for each size, stacked along a new leading axis:
+  the blocks of the steps of each jitted call."""
+  for size in sizes:
+    yield np.stack(list(itertools.islice(items, size)))
 
 
 def eval_batches(images: np.ndarray, batch_size: int,
