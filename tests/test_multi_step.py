@@ -92,7 +92,7 @@ def test_binarization_depends_on_seed_and_step_alone(monkeypatch):
   """The batches drawn inside one call of 4 steps equal those of 4 calls of one step and
   the host pipeline's images binarized by (seed, step); another seed draws others."""
   monkeypatch.setattr(train, "make_train_step",
-                      lambda config: lambda state, batch, rng: (state, {"batch": batch}))
+                      lambda config, model=None: lambda state, batch, rng: (state, {"batch": batch}))
   config = mlp_config(**{"data.dynamic_binarization": True})
   images = grey_images(24)
   together = drawn_batches(config, images, 1, 4)
