@@ -4,13 +4,13 @@ Starts a training, waits until its progress bar shows `--after` completed steps,
 SIGTERM, and reports the step time (from the bar's completed steps) and the seconds from
 the signal to the exit (the step in flight, the checkpoint's save, the exit):
 
-  python benchmarks/stop_latency.py --after=20 -- --config=configs/mnist_vamp.py
-  python benchmarks/stop_latency.py --after=3 -- --config=configs/celeba_vamp_resnet.py
+  python -m benchmarks.stop_latency --after=20 -- --config=configs/mnist_vamp.py
+  python -m benchmarks.stop_latency --after=3 -- --config=configs/celeba_vamp_resnet.py
 
 and what bounding the steps in flight costs (the loop's bound, train.STEPS_AHEAD, against unbounded
 asynchronous dispatch), in training steps per second, interleaved A/B rounds in this process:
 
-  python benchmarks/stop_latency.py --ab=configs/paper/vae_vamp.py
+  python -m benchmarks.stop_latency --ab=configs/paper/vae_vamp.py
 
 tests/test_stop_latency.py uses `Training` to check the bound on a slow step.
 """
@@ -98,7 +98,6 @@ def steps_per_second(config_file: str, steps_ahead: int, steps: int, workdir: st
 
 
 def ab(config_file: str, rounds: int, steps: int) -> None:
-  sys.path.insert(0, ROOT)
   rates: dict[str, list[float]] = {"bounded": [], "unbounded": []}
   with tempfile.TemporaryDirectory() as root:
     for r in range(rounds):

@@ -36,10 +36,11 @@ def test_accelerator_paths_match_the_cpu_paths(architecture, monkeypatch):
   monkeypatch.setattr(fast_convs, "_CHUNK_BYTES", 1)
   config = tiny_config(architecture=architecture, grad_accum_steps=2, pseudo_init="random",
                        decoder_bias_init="zero")
-  state = create_train_state(config, build_model(config), jax.random.key(0))
+  model = build_model(config)
+  state = create_train_state(config, model, jax.random.key(0))
   kx, kn = jax.random.split(jax.random.key(1))
   batch = jax.random.uniform(kx, (config.batch_size, 32, 32, 1))
-  noise = objective.sample_noise(kn, config, config.batch_size)
+  noise = objective.sample_noise(kn, model, config, config.batch_size)
   results, programs = {}, {}
   for paths in ("cpu", "gpu"):
     monkeypatch.setenv(code_paths.CODE_PATHS_ENV, paths)

