@@ -56,6 +56,12 @@ def _where(workdir: str) -> str:
           "--mode=figures)")
 
 
+def loss_terms(results: dict) -> str:
+  """A test loss and its parts, as the loop and the end summary print them."""
+  return (f"{results['loss']:.3f} (reconstruction {results['reconstruction']:.3f}, "
+          f"KL {results['kl']:.3f})")
+
+
 def end_text(workdir: str, first: int, last: int, seconds: float,
              test: tuple[int, dict] | None) -> str:
   """Steps and time of this session, its last test losses, and where its files are."""
@@ -63,8 +69,7 @@ def end_text(workdir: str, first: int, last: int, seconds: float,
   if test is not None:
     step, results = test
     negative = min(results["loss"], results["reconstruction"]) < 0
-    lines.append(f"test loss at step {step}: {results['loss']:.3f} (reconstruction "
-                 f"{results['reconstruction']:.3f}, KL {results['kl']:.3f})"
+    lines.append(f"test loss at step {step}: {loss_terms(results)}"
                  f"{'; ' + figures.NEGATIVE_NOTE if negative else ''}.")
   return "\n".join(lines) + "\n" + _where(workdir)
 

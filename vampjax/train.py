@@ -275,8 +275,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           for writer in writers:
             writer.write(step, "test", results)
           tested = step, results
-          bar.write(f"step {step}: test loss {results['loss']:.3f} "
-                    f"(reconstruction {results['reconstruction']:.3f}, KL {results['kl']:.3f})")
+          bar.write(f"step {step}: test loss {run_text.loss_terms(results)}")
         best, early_stop = (validator.validate(step, model, state.params, config, mesh,
                                                eval_step, writers) if validate else (False, False))
         if evaluate_now or validate:

@@ -40,8 +40,7 @@ def binarized_batch(images: jax.Array, indices: jax.Array, seed: int,
                     step: jax.Array | int) -> jax.Array:
   """The binarized training batch of pipeline `step`: uint8 `images` on the device, its
   sorted `indices` (pipeline.index_batches); float32 {0, 1}."""
-  grey = images[indices].astype(jnp.float32) * jnp.float32(1.0 / 255.0)  # pipeline.to_float
-  return binarize(grey, binarization_key(seed, step))
+  return binarize(pipeline.to_float(images[indices]), binarization_key(seed, step))
 
 
 class TrainFeed(NamedTuple):
