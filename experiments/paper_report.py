@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from experiments import budgets as budgets_lib
 from experiments import ablation, report, study_figures
 from experiments import seeds as seeds_lib
 from experiments.run import RowResult
 from experiments.tables import Claim, Table
+from vampjax.data import pipeline
 
 REPORT = "paper_mnist.md"
 FIGURE = "paper_mnist_validation.png"
@@ -152,6 +155,30 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
   return lines
 
 
+def pseudo_inputs_table(results: list[RowResult]) -> list[str]:
+  """How far each VampPrior run moved its pseudo-inputs from their start: their pixels'
+  median, 99th percentile and share at 0.5 or above, beside the test images' own (a digit is
+  mostly 0 with a stroke of 1s; pseudo-inputs that stay near their start of 0.05 are faint)."""
+  lines = ["| model | seed | pseudo-inputs | pixel median | 99th percentile | pixels ≥ 0.5 |",
+           "|---|---|---|---|---|---|"]
+  for r in results:
+    pixels = study_figures.pseudo_input_pixels(r)
+    if pixels is None:
+      continue
+    config = r.plan.config
+    how = (f"{config.pseudo_param}, {'learned' if config.train_pseudo_inputs else 'fixed'}, "
+           f"{config.pseudo_init} init")
+    lines.append(f"| {r.row.label} | {r.seed} | {how} | {np.median(pixels):.3f} "
+                 f"| {np.percentile(pixels, 99):.3f} | {np.mean(pixels >= 0.5):.1%} |")
+  if len(lines) == 2:
+    return []
+  test = pipeline.to_float(np.asarray(results[0].plan.dataset.test))
+  return ["## Pseudo-inputs", "", "Each VampPrior run's K pseudo-inputs at the evaluated "
+          "checkpoint, as pixel values (the figure below draws the first of them):", "",
+          *lines, f"| binarized test images (for comparison) | — | — | {np.median(test):.3f} "
+          f"| {np.percentile(test, 99):.3f} | {np.mean(test >= 0.5):.1%} |", ""]
+
+
 def samples_figure(results: list[RowResult], path: str) -> str:
   """Test images, then each paper row's prior samples and, for a VampPrior, its pseudo-inputs
   and their decodings, all from the evaluated checkpoint (extra rows left out, unless the
@@ -204,6 +231,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "## Test NLL over seeds", "", *seeds_table(results, spreads), "",
       "## Verdict", "", *verdict(table, results), "",
       *ablation.section({r.row.key: r.row for r in results}, spreads), "",
+      *pseudo_inputs_table(results),
       "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",
       "## Samples", "", f"![samples]({os.path.basename(samples)})", "",
       "## Commands", "", "Each model's training, then the evaluation of its best checkpoint:", ""]

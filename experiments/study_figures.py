@@ -22,6 +22,7 @@ from PIL import Image  # pylint: disable=wrong-import-position
 from vampjax import figures  # pylint: disable=wrong-import-position
 from vampjax.data import pipeline  # pylint: disable=wrong-import-position
 from vampjax.state import restore_model, rng_streams  # pylint: disable=wrong-import-position
+from vampjax.vae import pseudo_input_images  # pylint: disable=wrong-import-position
 from vampjax.workdir import METRICS_FILE  # pylint: disable=wrong-import-position
 
 DPI = 80
@@ -82,13 +83,24 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
   return _save(fig, path)
 
 
+def _restored(result: Any) -> tuple[Any, Any]:
+  """The model and the parameters of the checkpoint the row's metrics were computed on."""
+  model, state = restore_model(result.plan.config, result.plan.workdir, result.step,
+                               best=result.metrics["settings"]["best"])
+  return model, state.params
+
+
+def pseudo_input_pixels(result: Any) -> np.ndarray | None:
+  """All K pseudo-inputs of a VampPrior run as pixel values in [0, 1]; None for other priors."""
+  model, params = _restored(result)
+  return np.asarray(pseudo_input_images(model, params)) if model.is_vamp else None
+
+
 def model_images(result: Any, num: int) -> dict[str, np.ndarray]:
   """Test images, their reconstructions, 2·num prior samples, pseudo-inputs and their
   decodings, from the checkpoint the row's metrics were computed on."""
   config = result.plan.config
-  model, state = restore_model(config, result.plan.workdir, result.step,
-                               best=result.metrics["settings"]["best"])
-  params = state.params
+  model, params = _restored(result)
   test = result.plan.dataset.test[:num]
   inputs = pipeline.to_float(np.asarray(test))
   reconstruct = jax.jit(lambda p, x: model.apply({"params": p}, x, method="reconstruct"))
@@ -97,8 +109,7 @@ def model_images(result: Any, num: int) -> dict[str, np.ndarray]:
          "samples": np.asarray(jax.jit(lambda p: model.apply(
              {"params": p}, rng, 2 * num, method="sample"))(params))}
   if model.is_vamp:
-    pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method="pseudo_inputs"))(
-        params))[:num]
+    pseudo = np.asarray(pseudo_input_images(model, params))[:num]
     out["pseudo"] = pseudo
     out["pseudo_decoded"] = np.asarray(reconstruct(params, pseudo))
   return out

@@ -108,6 +108,28 @@ def test_reconstruct_equals_the_reconstructions_of_mode_figures(run, tmp_path):
                                 pixels(f"{workdir}/{figures.FIGURES_DIR}/reconstructions.png"))
 
 
+def test_pseudo_inputs_equal_the_pseudo_inputs_png_of_mode_figures(run, tmp_path):
+  """The first 32 of K pseudo-inputs, each beside its decoding, as --mode=figures draws them."""
+  workdir, loaded = run
+  modes.run_figures(run_config(loaded), workdir)
+  pseudo = loaded.pseudo_inputs()
+  assert pseudo.shape == (loaded.config.num_components, *loaded.model.image_shape)
+  assert 0.0 <= pseudo.min() and pseudo.max() <= 1.0
+  first = pseudo[:32]
+  mine = figures.save_image_grid(
+      str(tmp_path / "api.png"), figures.paired_rows(first, loaded.reconstruct(first), 8), 8,
+      figures.image_scale(32))
+  np.testing.assert_array_equal(pixels(mine),
+                                pixels(f"{workdir}/{figures.FIGURES_DIR}/pseudo_inputs.png"))
+
+
+def test_pseudo_inputs_are_refused_without_a_vampprior(tmp_path):
+  workdir = str(tmp_path / "standard")
+  train.train_and_evaluate(tiny_config(**CONFIG, prior="standard"), workdir)
+  with pytest.raises(ValueError, match="only a VampPrior has pseudo-inputs"):
+    vampjax.load_run(workdir).pseudo_inputs()
+
+
 def test_encode_equals_the_posterior_means_of_the_evaluation(run):
   workdir, loaded = run
   images = figure_images()

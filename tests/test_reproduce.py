@@ -7,8 +7,10 @@ import os
 import re
 
 import matplotlib.image
+import numpy as np
 import pytest
 
+import vampjax
 from experiments import budgets, paper_report, reproduce, run, tables
 from experiments.report import claim_distance, claim_section, closeness_section, command
 from vampjax.data import fashion_mnist
@@ -129,6 +131,12 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   samples = matplotlib.image.imread(os.path.join(results, paper_report.SAMPLES))
   # image tiles were drawn (near-black pixels), not a blank white canvas
   assert samples[..., :3].min() < 0.05 and samples[..., :3].max() > 0.95
+  # every VampPrior run's pseudo-inputs, their pixel median as load_run gives them
+  pseudo = vampjax.load_run(os.path.dirname(vamp_log)).pseudo_inputs()
+  assert re.search(rf"\| VampPrior, K = 500 \| 0 \| logits, learned, random init "
+                   rf"\| {np.median(pseudo):.3f} \| {np.percentile(pseudo, 99):.3f} \|", report)
+  assert "| VampPrior data: K = 500 fixed training images | 0 | pixels, fixed, data init |" \
+      in report
 
   partial = os.path.join(results, "one_level")  # --rows: a report of those rows, cached evals
   path = reproduce.main(argv[:-1] + [partial, "--rows", "standard"])

@@ -30,7 +30,7 @@ from vampjax import state
 from vampjax import workdir as workdir_lib
 from vampjax.data import pipeline
 from vampjax.metrics import likelihood, masked_eval
-from vampjax.vae import VAE
+from vampjax.vae import VAE, pseudo_input_images
 
 
 def _log_likelihood(model: VAE, params: Any, x: jax.Array, rng: jax.Array,
@@ -99,6 +99,13 @@ class Run:
     `main.py --mode=sample --config.seed=<seed> --config.num_samples=<n>` draws them."""
     rng = state.rng_streams(seed)["sample"]
     return np.asarray(self._sample(self.params, rng, n))
+
+  def pseudo_inputs(self) -> np.ndarray:
+    """The VampPrior's K pseudo-inputs as images (K, H, W, C) in [0, 1]."""
+    if not self.model.is_vamp:
+      raise ValueError(f"this run's prior is {self.model.prior_kind}; only a VampPrior has "
+                       "pseudo-inputs.")
+    return np.asarray(pseudo_input_images(self.model, self.params))
 
   def log_likelihood(self, x: np.ndarray, num_samples: int = 5000,
                      rng: jax.Array | int = 0) -> np.ndarray:

@@ -161,6 +161,7 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
   """
   import jax  # pylint: disable=import-outside-toplevel  (the plotting functions need no JAX)
   from vampjax.data import pipeline  # pylint: disable=import-outside-toplevel
+  from vampjax.vae import pseudo_input_images  # pylint: disable=import-outside-toplevel
   from vampjax.workdir import METRICS_FILE  # pylint: disable=import-outside-toplevel
 
   out_dir = os.path.join(workdir, FIGURES_DIR)
@@ -183,8 +184,7 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
                                np.asarray(samples), min(columns, len(samples)), scale))
 
   if model.is_vamp:
-    pseudo = np.asarray(jax.jit(lambda p: model.apply({"params": p}, method="pseudo_inputs"))(
-        params))[:num_images]
+    pseudo = np.asarray(pseudo_input_images(model, params))[:num_images]
     decoded = np.asarray(reconstruct(params, pseudo))
     paths.append(save_image_grid(os.path.join(out_dir, "pseudo_inputs.png"),
                                  paired_rows(pseudo, decoded, columns), columns, scale))

@@ -211,6 +211,11 @@ class VAE(nn.Module):
     return self.pixel_means(priors.sample(rng, prior.mu[:k], prior.logvar[:k], n))
 
 
+def pseudo_input_images(model: nn.Module, params: dict) -> jax.Array:
+  """A VampPrior model's K pseudo-inputs u_k, (K, H, W, C) in [0, 1], from its parameters."""
+  return jax.jit(lambda p: model.apply({"params": p}, method="pseudo_inputs"))(params)
+
+
 def model_fields(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> dict:
   """The fields every model (one or two latent levels) takes from a config; with a mesh of
   several devices, the model's work is split over them."""
