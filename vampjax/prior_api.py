@@ -28,11 +28,11 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 from flax import linen as nn
 
 from vampjax import priors
 from vampjax.distributions import gaussian_log_prob
+from vampjax.terms import monte_carlo_kl
 
 Encoder = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
 
@@ -77,9 +77,11 @@ def kl_estimate(z: jax.Array, mu: jax.Array, logvar: jax.Array,
                 components: priors.Mixture) -> jax.Array:
   """The Monte-Carlo KL(q(z|x) ‖ p(z)) per example, mean over samples of
   log q(z|x) − log p(z): z (N, D) or (L, N, D) drawn from q = N(μ, σ²), μ and log σ² (N, D)
-  -> (N,). Unbiased for any prior; the training objective of vampjax's own VampPrior."""
-  kl = gaussian_log_prob(z, mu, logvar) - prior_log_prob(z, components)
-  return kl if z.ndim == 2 else jnp.mean(kl, axis=0)
+  -> (N,). Unbiased for any prior; the estimator of vampjax's own models
+  (`terms.monte_carlo_kl`)."""
+  samples = z if z.ndim == 3 else z[None]  # (L, N, D)
+  return monte_carlo_kl(gaussian_log_prob(samples, mu, logvar),
+                        prior_log_prob(samples, components))
 
 
 def prior_sample(rng: jax.Array, components: priors.Mixture, n: int) -> jax.Array:
