@@ -7,8 +7,9 @@ the signal to the exit (the step in flight, the checkpoint's save, the exit):
   python -m benchmarks.stop_latency --after=20 -- --config=configs/mnist_vamp.py
   python -m benchmarks.stop_latency --after=3 -- --config=configs/celeba_vamp_resnet.py
 
-and what bounding the steps in flight costs (the loop's bound, train.STEPS_AHEAD, against unbounded
-asynchronous dispatch), in training steps per second, interleaved A/B rounds in this process:
+and what bounding the steps in flight costs (the loop's bound, step_dispatch.STEPS_AHEAD,
+against unbounded asynchronous dispatch), in training steps per second, interleaved A/B
+rounds in this process:
 
   python -m benchmarks.stop_latency --ab=configs/paper/vae_vamp.py
 
@@ -85,12 +86,13 @@ class Training:
 
 def steps_per_second(config_file: str, steps_ahead: int, steps: int, workdir: str) -> float:
   """The median steps/s of the logged intervals after the first (which holds the compile)."""
-  from vampjax import train  # pylint: disable=import-outside-toplevel
+  from vampjax import step_dispatch, train  # pylint: disable=import-outside-toplevel
   config = importlib.import_module(config_file.removesuffix(".py").replace("/", ".")).get_config()
   config.update_from_flattened_dict({"num_train_steps": steps, "log_every_steps": steps // 6,
                                      "eval_every_steps": 0, "num_eval_examples": 100,
                                      "checkpoint_every_steps": 0})
-  train.STEPS_AHEAD, train.SLOW_STEP_SECONDS = steps_ahead, (1.0 if steps_ahead == 1 else 1e9)
+  step_dispatch.STEPS_AHEAD, step_dispatch.SLOW_STEP_SECONDS = (
+      steps_ahead, (1.0 if steps_ahead == 1 else 1e9))
   train.train_and_evaluate(config, workdir)
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     rates = [r["images_per_sec"] for r in map(json.loads, f) if r["split"] == "train"]

@@ -53,6 +53,8 @@ STEP_CASES = {
                                    "grad_accum_steps": 2}, 16),
     # The paper's two-level model: the VampPrior on z2 through q(z2|·), sharded the same way.
     "vamp_hvae_mlp": ({"prior": "vamp", "architecture": "hvae_mlp"}, 8),
+    # The paper's MoG baseline: K free Gaussians, replicated like the networks' parameters.
+    "mog_conv": ({"prior": "mog", "architecture": "conv"}, 8),
     # A learned σ per pixel: one more replicated parameter, with the Gaussian likelihood.
     "vamp_conv_learned_scale": ({"prior": "vamp", "architecture": "conv",
                                  "likelihood": "gaussian",
@@ -94,12 +96,17 @@ def _vamp_init(architecture: str, k: int) -> dict:
 def initial_state(config) -> train_state.TrainState:
   """The fixed init of a case, without compiling an init per case: parameter names fix
   their rngs in flax, so the standard prior's parameters are the VampPrior's minus
-  `vamp_prior`, a VampPrior of another K differs only in its pseudo-inputs, and a learned
-  σ per pixel adds its parameters (random, so that σ differs between pixels)."""
+  `vamp_prior`, the MoG's have `mog_prior` instead (random means and log-variances, so that
+  its components differ), a VampPrior of another K differs only in its pseudo-inputs, and a
+  learned σ per pixel adds its parameters (random, so that σ differs between pixels)."""
   params = dict(_vamp_init(config.architecture, 6))
-  if config.prior == "standard":
+  if config.prior != "vamp":
     del params["vamp_prior"]
-  elif config.num_components != 6:
+  if config.prior == "mog":
+    rng, shape = np.random.default_rng(0), (config.num_components, config.latent_dim)
+    params["mog_prior"] = {"means": rng.normal(size=shape).astype(np.float32),
+                           "logvars": rng.normal(scale=0.5, size=shape).astype(np.float32)}
+  elif config.prior == "vamp" and config.num_components != 6:
     logits = np.random.default_rng(config.num_components).normal(
         size=(config.num_components, 32, 32, 1)).astype(np.float32)
     params["vamp_prior"] = {"pseudo_logits": logits}

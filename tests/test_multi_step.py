@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
-from vampjax import checkpointing, config_validation, preemption, train
+from vampjax import checkpointing, config_validation, preemption, step_dispatch, train
 from vampjax.data import Dataset, on_device, pipeline
 from vampjax.models import build_model
 from vampjax.nonfinite import NonFiniteGuard
@@ -128,14 +128,15 @@ def test_pixel_frequencies_match_the_grey_levels():
     (3, 3, [4], []),
 ])
 def test_calls_end_at_every_period_and_at_the_last_step(start, last, periods, calls):
-  assert list(train.call_chunks(start, last, periods)) == calls
+  assert list(step_dispatch.call_chunks(start, last, periods)) == calls
 
 
 def test_calls_never_cross_an_epoch_end_with_validation():
   """100 steps a call, 250-step epochs (validation, early stopping): calls end at each."""
   config = mlp_config(steps_per_call=100, log_every_steps=0, eval_every_steps=0,
                       checkpoint_every_steps=0)
-  ends = [end for _, end in train.call_chunks(0, 800, train._call_periods(config, 250))]
+  periods = train._call_periods(config, 250)
+  ends = [end for _, end in step_dispatch.call_chunks(0, 800, periods)]
   assert ends == [100, 200, 250, 300, 400, 500, 600, 700, 750, 800]
 
 

@@ -1,14 +1,16 @@
 """vampjax's priors on a user's network (vampjax.prior_api): the KL estimate against scipy
-and against the closed form for N(0, I), inside a user's Flax module."""
+and against the closed form for N(0, I), inside a user's Flax module; the pseudo-inputs
+stored as pixels (clipped, straight-through gradient)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import linen as nn
 from scipy import special, stats
 
 import vampjax
-from vampjax import priors
+from vampjax import default_config, priors
 from vampjax.distributions import kl_to_standard_normal
 
 
@@ -35,11 +37,12 @@ def test_kl_estimate_is_the_mean_of_log_q_minus_log_p():
 class TinyVAE(nn.Module):
   """A user's module: a linear encoder, and a prior from vampjax."""
   prior_kind: str
+  pseudo_param: str = "logits"
 
   def setup(self):
     self.encoder = nn.Dense(4)
     self.prior = (vampjax.StandardPrior(2) if self.prior_kind == "standard"
-                  else vampjax.VampPrior(3, (2, 2, 1)))
+                  else vampjax.VampPrior(3, (2, 2, 1), pseudo_param=self.pseudo_param))
 
   def encode(self, x):
     h = self.encoder(x.reshape(x.shape[0], -1))
@@ -69,3 +72,39 @@ def test_vamp_prior_components_are_the_encoder_at_the_pseudo_inputs():
                              rtol=1e-6)
   samples = vampjax.prior_sample(jax.random.key(3), components, 50_000)
   np.testing.assert_allclose(samples.mean(0), components.mu.mean(0), atol=0.03)
+
+
+def pixels_as_means(u):
+  """An "encoder" whose μ is the pixels themselves: the components show the pseudo-inputs."""
+  flat = u.reshape(u.shape[0], -1)
+  return flat, jnp.zeros_like(flat)
+
+
+def test_vamp_prior_stores_pseudo_inputs_as_vampjax_own_models_do_by_default():
+  assert vampjax.VampPrior(3, (2, 2, 1)).pseudo_param == default_config.get_config().pseudo_param
+  with pytest.raises(ValueError, match="pseudo_param must be one of logits, pixels, not 'pixel'"):
+    vampjax.VampPrior(3, (2, 2, 1), pseudo_param="pixel").init(jax.random.key(0),
+                                                               pixels_as_means)
+
+
+def test_pixel_pseudo_inputs_stay_in_0_1_with_a_straight_through_gradient():
+  prior = vampjax.VampPrior(3, (2, 2, 1), pseudo_param="pixels")
+  init = prior.init(jax.random.key(0), pixels_as_means)["params"]["pseudo_inputs"]
+  assert set(init) == {"pseudo_pixels"} and init["pseudo_pixels"].shape == (3, 2, 2, 1)
+  stored = jnp.linspace(-0.5, 1.5, 12, dtype=jnp.float32).reshape(3, 2, 2, 1)  # past both bounds
+  params = {"params": {"pseudo_inputs": {"pseudo_pixels": stored}}}
+  pixels = prior.apply(params, pixels_as_means).mu
+  np.testing.assert_array_equal(pixels, np.clip(stored, 0.0, 1.0).reshape(3, 4))
+  weights = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4)), jnp.float32)
+  grads = jax.grad(lambda p: jnp.sum(prior.apply(p, pixels_as_means).mu * weights))(params)
+  # The identity backward, also past the bounds (where a hardtanh's gradient is 0).
+  np.testing.assert_array_equal(
+      grads["params"]["pseudo_inputs"]["pseudo_pixels"].reshape(3, 4), weights)
+
+
+def test_pixel_pseudo_inputs_get_gradients_from_a_user_models_kl():
+  model = TinyVAE("vamp", pseudo_param="pixels")
+  x = jnp.asarray(np.random.default_rng(1).uniform(size=(3, 2, 2, 1)), jnp.float32)
+  params = model.init(jax.random.key(0), x, jax.random.key(1), 1)
+  grads = jax.grad(lambda p: jnp.sum(model.apply(p, x, jax.random.key(2), 4)[0]))(params)
+  assert np.all(grads["params"]["prior"]["pseudo_inputs"]["pseudo_pixels"] != 0.0)

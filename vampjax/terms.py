@@ -28,10 +28,17 @@ class Terms(NamedTuple):
 
 def kl_estimate(terms: Terms) -> jax.Array:
   """KL(q(z|x) ‖ p(z)) per example, (N,): the closed form where the model gives one, else
-  the L-sample Monte-Carlo estimate (1/L) Σ_l [log q(z_l|x) − log p(z_l)]."""
+  the Monte-Carlo estimate (`monte_carlo_kl`)."""
   if terms.kl is not None:
     return terms.kl
-  return jnp.mean(terms.log_qz_x - terms.log_pz, axis=0)
+  return monte_carlo_kl(terms.log_qz_x, terms.log_pz)
+
+
+def monte_carlo_kl(log_qz_x: jax.Array, log_pz: jax.Array) -> jax.Array:
+  """The L-sample estimate (1/L) Σ_l [log q(z_l|x) − log p(z_l)] of KL(q(z|x) ‖ p(z)), from
+  (L, N) log-densities at z_l ~ q(z|x) -> (N,). Unbiased for any prior; vampjax's models and
+  `vampjax.kl_estimate` (a user's networks) share it."""
+  return jnp.mean(log_qz_x - log_pz, axis=0)
 
 
 def expected_log_likelihood(terms: Terms) -> jax.Array:

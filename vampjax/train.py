@@ -9,10 +9,9 @@ continues exactly where the checkpoint left it. The loop holds the workdir's loc
 
 from __future__ import annotations
 
-import collections
 import os
 import time
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from vampjax import checkpointing, config_validation, data, epochs, objective
 from vampjax import preemption, run_lock, run_text, sharding
+from vampjax.step_dispatch import InFlight, call_chunks
 from vampjax import workdir as workdir_lib
 from vampjax.data import on_device
 from vampjax.grad_accum import accumulated_grad
@@ -36,8 +36,6 @@ from vampjax.vae import VAE
 from vampjax.validation import Validator
 
 Metrics = dict[str, jax.Array]
-STEPS_AHEAD = 1  # steps dispatched beyond the last one known complete, while steps are fast
-SLOW_STEP_SECONDS = 1.0  # from this step time on, none: a stop waits for one step at most
 TrainStep = Callable[[train_state.TrainState, jax.Array, jax.Array],
                      tuple[train_state.TrainState, Metrics]]
 
@@ -84,42 +82,6 @@ def make_train_step(config: ml_collections.ConfigDict, model: VAE | None = None)
   return train_step
 
 
-class _InFlight:
-  """The calls dispatched but not yet known complete; the progress bar counts the others.
-
-  JAX dispatches asynchronously: unbounded, the loop would queue every call up to its next
-  log line, and a stop (and the bar) would wait for all of them. While calls are fast, one
-  runs ahead, which keeps an accelerator busy while the host dispatches the next; once a
-  call takes SLOW_STEP_SECONDS or more, none does, so that a stop waits for one call only.
-  """
-
-  def __init__(self, bar: tqdm):
-    self.bar, self.pending = bar, collections.deque()
-    self.call_seconds, self.done_at = float("inf"), time.perf_counter()
-
-  def add(self, metrics: Metrics, steps: int) -> None:
-    """Takes the metrics of a call of `steps` steps just dispatched; waits for the calls
-    over the bound."""
-    self.pending.append((metrics, steps))
-    ahead = STEPS_AHEAD if self.call_seconds < SLOW_STEP_SECONDS else 0
-    while len(self.pending) > ahead:
-      metrics, steps = self.pending.popleft()
-      jax.block_until_ready(metrics)
-      self._done(1, steps)
-
-  def all_done(self) -> None:
-    """The newest call is known complete (its results were read), so every call is."""
-    self._done(len(self.pending), sum(steps for _, steps in self.pending))
-    self.pending.clear()
-
-  def _done(self, calls: int, steps: int) -> None:
-    now = time.perf_counter()
-    if calls:
-      self.call_seconds = (now - self.done_at) / calls
-      self.bar.update(steps)
-    self.done_at = now
-
-
 MultiStep = Callable[[train_state.TrainState, jax.Array, jax.Array, jax.Array | None],
                      tuple[train_state.TrainState, Metrics]]
 
@@ -145,20 +107,6 @@ def make_multi_step(config: ml_collections.ConfigDict, model: VAE | None = None)
     return jax.lax.scan(body, state, (block, steps))
 
   return multi_step
-
-
-def call_chunks(start: int, last: int, periods: Iterable[int]) -> Iterator[tuple[int, int]]:
-  """(first, last) train step of each call from step start + 1 to `last`: a call ends at
-  every multiple of each positive period (steps_per_call, and the periods of logging,
-  evaluation, checkpoints, validation...) and at `last`, so that all of them fall on a
-  call's last step. Calls end at the same steps whatever the start, so a resumed run
-  makes the same calls as an uninterrupted one."""
-  periods = [p for p in periods if p > 0]
-  step = start
-  while step < last:
-    end = min([last] + [(step // p + 1) * p for p in periods])
-    yield step + 1, end
-    step = end
 
 
 def _call_periods(config: ml_collections.ConfigDict, validate_every: int) -> list[int]:
@@ -244,7 +192,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
     with preemption.StopRequest(config.preemption_sync_seconds) as stop, tqdm(
         initial=start, total=last, desc="train", unit="step", dynamic_ncols=True, miniters=1,
         disable=not lead) as bar:
-      in_flight = _InFlight(bar)
+      in_flight = InFlight(bar)
       for first, step in chunks():
         state, metrics = multi_step(state, next(feed.blocks), first, feed.images)
         guard.add(first, metrics)
