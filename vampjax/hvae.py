@@ -201,7 +201,7 @@ class HVAE(VAE):
     z2 = mu2 + jnp.exp(0.5 * logvar2) * noise2
     mu1, logvar1 = self.bottom_encoder(x, z2)
     z1 = mu1 + jnp.exp(0.5 * logvar1) * noise1
-    log_pz2 = priors.log_prob(z2.reshape(-1, self.latent_dim), *prior).reshape(z2.shape[:-1])
+    log_pz2 = priors.mixture_log_prob(z2, prior)
     return Terms(
         log_px_z=likelihoods.log_prob(x, self.decoder(z1, z2), self.log_scale(),
                                   self.likelihood),

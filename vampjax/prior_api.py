@@ -78,8 +78,7 @@ PRIORS: dict[str, type[nn.Module]] = {"standard": StandardPrior, "vamp": VampPri
 
 def prior_log_prob(z: jax.Array, components: priors.Mixture) -> jax.Array:
   """log p(z) under the prior's components: z (..., D) -> (...)."""
-  flat = z.reshape(-1, z.shape[-1])
-  return priors.log_prob(flat, *components).reshape(z.shape[:-1])
+  return priors.mixture_log_prob(z, components)
 
 
 def kl_estimate(z: jax.Array, mu: jax.Array, logvar: jax.Array,

@@ -55,6 +55,11 @@ def log_prob(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array,
           - jnp.log(jnp.sum(mask.astype(jnp.float32))))
 
 
+def mixture_log_prob(z: jax.Array, components: Mixture) -> jax.Array:
+  """`log_prob` for z of any leading shape: (..., D) -> (...)."""
+  return log_prob(z.reshape(-1, z.shape[-1]), *components).reshape(z.shape[:-1])
+
+
 def component_log_probs(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array) -> jax.Array:
   """log N(z_n; μ_k, diag σ²_k) for every pair, (N, K), as matrix products.
 

@@ -187,7 +187,7 @@ class VAE(nn.Module):
       prior = prior if prior is not None else self.prior_components()
     z = mu + jnp.exp(0.5 * logvar) * noise
     logits = self.decoder(z.reshape(-1, self.latent_dim)).reshape(*z.shape[:2], *x.shape[1:])
-    log_pz = priors.log_prob(z.reshape(-1, self.latent_dim), *prior).reshape(z.shape[:2])
+    log_pz = priors.mixture_log_prob(z, prior)
     return Terms(log_px_z=likelihoods.log_prob(x, logits, self.log_scale(), self.likelihood),
                  log_qz_x=gaussian_log_prob(z, mu, logvar), log_pz=log_pz,
                  kl=kl_to_standard_normal(mu, logvar) if self.kl_is_analytic else None)
