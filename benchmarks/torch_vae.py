@@ -212,6 +212,7 @@ def gated(module: nn.Module) -> list[Gated]:
 
 
 def chain(layers: Sequence[nn.Module], h: torch.Tensor) -> torch.Tensor:
+  """h through `layers` in turn."""
   for layer in layers:
     h = layer(h)
   return h
