@@ -13,9 +13,11 @@
   order: (h, w, c) against (c, h, w);
 - the pseudo-inputs' logits are images: (K, H, W, C) -> (K, C, H, W).
 
-The MLP models (gated_mlp, hvae_mlp) have no conv and no flattened map: their PyTorch
-modules flatten and unflatten pixels in vampjax's (h, w, c) order, so every dense kernel
-is only transposed.
+The paper's gated models (gated_mlp, hvae_mlp, hvae_conv) need no reordering: their
+PyTorch modules flatten and unflatten pixels and the convHVAE's feature maps in vampjax's
+(h, w, c) order (torch_vae.flat_pixels, pixel_map), so every dense kernel is only
+transposed and every conv kernel, the convHVAE's gated ones and its 1×1 `logits`, only
+moved to OIHW.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def state_dict(params: Any, map_shape: tuple[int, int, int] | None
   """PyTorch's state dict (name -> array) of `torch_vae.VAE` from vampjax's VAE params.
 
   map_shape: the feature map between the encoder's convs and its dense heads, which is
-  also the decoder's first map: (H/16, W/16, 256) for the study's nets; None for the MLP
-  models, whose dense layers read no flattened map.
+  also the decoder's first map: (H/16, W/16, 256) for the study's nets; None for the
+  paper's gated models, whose PyTorch twins flatten in vampjax's order.
   """
   out = {}
 

@@ -21,12 +21,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from vampjax import models
-from vampjax.hvae import HIDDEN
+from vampjax.hvae import HIDDEN, P_X_CONVS, Q_Z1_CONVS, Q_Z2_CONVS
 from vampjax.networks import CHANNELS, DOWNSAMPLING
 
 LOG_2PI = math.log(2.0 * math.pi)
 LIKELIHOODS = ("gaussian_study", "bernoulli")  # those the PyTorch objective implements
 Bounds = tuple[float, float]
+ConvSpecs = tuple[tuple[int, int, int], ...]  # (features, kernel, stride) per layer
 
 
 def logvar_bounds(config: ml_collections.ConfigDict) -> Bounds:
@@ -155,31 +156,73 @@ class Decoder(nn.Module):
     return h + self.output_bias
 
 
-class GatedDense(nn.Module):
-  """h = (W₁x + b₁) ⊙ σ(W₂x + b₂) (vampjax.gated.GatedDense)."""
+class Gated(nn.Module):
+  """h(x) ⊙ σ(g(x)) of two layers of one kind (vampjax.gated's gated layers)."""
 
-  def __init__(self, fan_in: int, features: int):
+  def __init__(self, h: nn.Module, g: nn.Module):
     super().__init__()
-    self.h = nn.Linear(fan_in, features)
-    self.g = nn.Linear(fan_in, features)
+    self.h, self.g = h, g
 
   def forward(self, x: torch.Tensor) -> torch.Tensor:
     return self.h(x) * torch.sigmoid(self.g(x))
 
 
-def add_gated_dense(module: nn.Module, widths: Sequence[int]) -> None:
-  """Adds GatedDense_0, GatedDense_1, ... (Flax's automatic names) to `module`, from
-  widths[0] features through each of widths[1:]."""
-  for i, (fan_in, features) in enumerate(zip(widths, widths[1:])):
-    module.add_module(f"GatedDense_{i}", GatedDense(fan_in, features))
+class GatedDense(Gated):
+  """h = (W₁x + b₁) ⊙ σ(W₂x + b₂) (vampjax.gated.GatedDense)."""
+
+  def __init__(self, fan_in: int, features: int):
+    super().__init__(nn.Linear(fan_in, features), nn.Linear(fan_in, features))
 
 
-def gated_dense(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
-  """h through `module`'s GatedDense layers in the order they were added."""
-  for layer in module.children():
-    if isinstance(layer, GatedDense):
-      h = layer(h)
+class GatedConv2d(Gated):
+  """conv_h(x) ⊙ σ(conv_g(x)), each side padded by kernel // 2 as the convHVAE's
+  (vampjax.gated.GatedConv2d, vampjax.hvae.gated_convs)."""
+
+  def __init__(self, fan_in: int, features: int, kernel: int, stride: int):
+    conv = lambda: nn.Conv2d(fan_in, features, kernel, stride, padding=kernel // 2)
+    super().__init__(conv(), conv())
+
+
+def dense_stack(widths: Sequence[int]) -> list[GatedDense]:
+  """Gated dense layers from widths[0] features through each of widths[1:]."""
+  return [GatedDense(fan_in, features) for fan_in, features in zip(widths, widths[1:])]
+
+
+def conv_stack(fan_in: int, specs: ConvSpecs) -> list[GatedConv2d]:
+  """Gated convs from vampjax.hvae's (features, kernel, stride) specs, on fan_in channels."""
+  layers = []
+  for features, kernel, stride in specs:
+    layers.append(GatedConv2d(fan_in, features, kernel, stride))
+    fan_in = features
+  return layers
+
+
+def add_numbered(module: nn.Module, layers: Sequence[nn.Module]) -> None:
+  """Adds `layers` to `module` under Flax's automatic names, by class in order:
+  GatedDense_0, GatedDense_1, ..., GatedConv2d_0, ..."""
+  for layer in layers:
+    kind = type(layer).__name__
+    count = sum(name.startswith(f"{kind}_") for name, _ in module.named_children())
+    module.add_module(f"{kind}_{count}", layer)
+
+
+def gated(module: nn.Module) -> list[Gated]:
+  """`module`'s gated layers in the order they were added."""
+  return [layer for layer in module.children() if isinstance(layer, Gated)]
+
+
+def chain(layers: Sequence[nn.Module], h: torch.Tensor) -> torch.Tensor:
+  """h through `layers` in turn."""
+  for layer in layers:
+    h = layer(h)
   return h
+
+
+def pixel_features(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+  """x (N, C, H, W) through `layers`' gated convs, the map flattened in vampjax's (h, w, c)
+  order, then through their gated dense layers: how every gated model reads the pixels."""
+  convs = [layer for layer in layers if isinstance(layer, GatedConv2d)]
+  return chain(layers[len(convs):], flat_pixels(chain(convs, x)))
 
 
 class MLPEncoder(GaussianHead):
@@ -188,10 +231,10 @@ class MLPEncoder(GaussianHead):
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__(config.mlp_hidden[-1], config.latent_dim, logvar_bounds(config))
-    add_gated_dense(self, (math.prod(image_shape(config)), *config.mlp_hidden))
+    add_numbered(self, dense_stack((math.prod(image_shape(config)), *config.mlp_hidden)))
 
   def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return super().forward(gated_dense(self, flat_pixels(x)))
+    return super().forward(pixel_features(gated(self), x))
 
 
 class MLPDecoder(nn.Module):
@@ -201,59 +244,91 @@ class MLPDecoder(nn.Module):
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__()
     self.image_shape = image_shape(config)
-    add_gated_dense(self, (config.latent_dim, *config.mlp_hidden))
+    add_numbered(self, dense_stack((config.latent_dim, *config.mlp_hidden)))
     self.logits = nn.Linear(config.mlp_hidden[-1], math.prod(self.image_shape))
 
   def forward(self, z: torch.Tensor) -> torch.Tensor:
-    return pixel_map(self.logits(gated_dense(self, z)), self.image_shape)
+    return pixel_map(self.logits(chain(gated(self), z)), self.image_shape)
+
+
+def is_conv_hvae(config: ml_collections.ConfigDict) -> bool:
+  return config.architecture == "hvae_conv"
+
+
+def pixel_layers(config: ml_collections.ConfigDict, specs: ConvSpecs, dense_layers: int
+                 ) -> tuple[list[Gated], int]:
+  """An HVAE network's layers that read x, and the width of their features: the convHVAE's
+  gated convs of `specs` (6 channels at 1/4 of the resolution, flattened), else
+  `dense_layers` gated dense layers of 300 on the pixels."""
+  if not is_conv_hvae(config):
+    return dense_stack((math.prod(image_shape(config)), *[HIDDEN] * dense_layers)), HIDDEN
+  side = config.data.image_size
+  for _, kernel, stride in specs:  # odd kernels padded by kernel // 2
+    side = (side - 1) // stride + 1
+  return conv_stack(config.data.channels, specs), side * side * specs[-1][0]
 
 
 class GatedGaussian(nn.Module):
-  """Gated dense layers of 300, then GaussianHead_0: the HVAE's q(z2|x) (on the pixels) and
-  p(z1|z2) (vampjax.hvae.TopEncoder, ConditionalPrior)."""
+  """Gated layers, then GaussianHead_0: the HVAE's q(z2|x) (on the pixels) and p(z1|z2)
+  (vampjax.hvae.TopEncoder, ConditionalPrior). `width`: the last layer's features."""
 
-  def __init__(self, fan_in: int, features: int, bounds: Bounds, on_pixels: bool):
+  def __init__(self, layers: Sequence[Gated], width: int, features: int, bounds: Bounds,
+               on_pixels: bool):
     super().__init__()
     self.on_pixels = on_pixels
-    add_gated_dense(self, (fan_in, HIDDEN, HIDDEN))
-    self.GaussianHead_0 = GaussianHead(HIDDEN, features, bounds)
+    add_numbered(self, layers)
+    self.GaussianHead_0 = GaussianHead(width, features, bounds)
 
   def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return self.GaussianHead_0(gated_dense(self, flat_pixels(h) if self.on_pixels else h))
+    layers = gated(self)
+    return self.GaussianHead_0(pixel_features(layers, h) if self.on_pixels
+                               else chain(layers, h))
 
 
 class BottomEncoder(nn.Module):
-  """q(z1|x, z2) (vampjax.hvae.BottomEncoder): x's gated features, shared by the L samples
-  of z2, next to z2's, through one more gated layer to μ and log σ², each (L, N, D1)."""
+  """q(z1|x, z2) (vampjax.hvae.BottomEncoder): x's features (a gated dense layer, or the
+  convHVAE's gated convs), shared by the L samples of z2, next to z2's (a gated dense layer
+  as wide), through one more gated layer to μ and log σ², each (L, N, D1)."""
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__()
-    self.GatedDense_0 = GatedDense(math.prod(image_shape(config)), HIDDEN)
-    self.GatedDense_1 = GatedDense(config.latent_dim, HIDDEN)
-    self.GatedDense_2 = GatedDense(2 * HIDDEN, HIDDEN)
+    x_layers, width = pixel_layers(config, Q_Z1_CONVS, 1)
+    add_numbered(self, [*x_layers, GatedDense(config.latent_dim, width),
+                        GatedDense(2 * width, HIDDEN)])
     self.GaussianHead_0 = GaussianHead(HIDDEN, config.latent_dim, logvar_bounds(config))
 
   def forward(self, x: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    hz = self.GatedDense_1(z2)
-    h = self.GatedDense_0(flat_pixels(x)).expand_as(hz)
-    return self.GaussianHead_0(self.GatedDense_2(torch.cat([h, hz], dim=-1)))
+    *x_layers, z_layer, joint = gated(self)
+    hz = z_layer(z2)
+    h = pixel_features(x_layers, x).expand_as(hz)
+    return self.GaussianHead_0(joint(torch.cat([h, hz], dim=-1)))
 
 
 class TwoLevelDecoder(nn.Module):
-  """p(x|z1, z2) (vampjax.hvae.TwoLevelDecoder, MLP): z1 and z2 each through a gated layer,
-  concatenated, one more gated layer and a dense layer to the logits (..., C, H, W)."""
+  """p(x|z1, z2) (vampjax.hvae.TwoLevelDecoder): z1 and z2 each through a gated layer,
+  concatenated, one more gated layer; then MLP: a dense layer to the logits; conv: that
+  layer's H·W·C features as a map through four gated 3×3 convs and a 1×1 conv to the
+  logits. Logits (..., C, H, W)."""
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__()
-    self.image_shape = image_shape(config)
-    self.GatedDense_0 = GatedDense(config.latent_dim, HIDDEN)
-    self.GatedDense_1 = GatedDense(config.latent_dim, HIDDEN)
-    self.GatedDense_2 = GatedDense(2 * HIDDEN, HIDDEN)
-    self.logits = nn.Linear(HIDDEN, math.prod(self.image_shape))
+    self.image_shape, self.conv = image_shape(config), is_conv_hvae(config)
+    pixels, latent, channels = math.prod(self.image_shape), config.latent_dim, config.data.channels
+    add_numbered(self, [GatedDense(latent, HIDDEN), GatedDense(latent, HIDDEN),
+                        GatedDense(2 * HIDDEN, pixels if self.conv else HIDDEN)])
+    if self.conv:
+      add_numbered(self, conv_stack(channels, P_X_CONVS))
+      self.logits = nn.Conv2d(P_X_CONVS[-1][0], channels, 1)
+    else:
+      self.logits = nn.Linear(HIDDEN, pixels)
 
   def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    h = torch.cat([self.GatedDense_0(z1), self.GatedDense_1(z2)], dim=-1)
-    return pixel_map(self.logits(self.GatedDense_2(h)), self.image_shape)
+    z1_layer, z2_layer, joint, *convs = gated(self)
+    h = joint(torch.cat([z1_layer(z1), z2_layer(z2)], dim=-1))
+    if not self.conv:
+      return pixel_map(self.logits(h), self.image_shape)
+    maps = pixel_map(h, self.image_shape)
+    return self.logits(chain(convs, maps.flatten(0, -4))).unflatten(0, maps.shape[:-3])
 
 
 class VampPrior(nn.Module):
@@ -324,17 +399,17 @@ class VAE(nn.Module):
 
 
 class HVAE(VAE):
-  """The paper's two-level VAE (vampjax.hvae.HVAE, MLP): q(z2|x) is the `encoder` (so the
-  pseudo-inputs are encoded as in the one-level VAE), then q(z1|x, z2), p(z1|z2) and
-  p(x|z1, z2). Noise (L, N, D2 + D1): the first D2 columns draw z2, the rest z1."""
+  """The paper's two-level VAE (vampjax.hvae.HVAE), MLP or conv: q(z2|x) is the `encoder`
+  (so the pseudo-inputs are encoded as in the one-level VAE), then q(z1|x, z2), p(z1|z2)
+  and p(x|z1, z2). Noise (L, N, D2 + D1): the first D2 columns draw z2, the rest z1."""
 
   def __init__(self, config: ml_collections.ConfigDict):
-    bounds = logvar_bounds(config)
-    super().__init__(config, GatedGaussian(math.prod(image_shape(config)), config.latent_dim,
-                                           bounds, on_pixels=True),
+    bounds, latent = logvar_bounds(config), config.latent_dim
+    super().__init__(config, GatedGaussian(*pixel_layers(config, Q_Z2_CONVS, 2), latent, bounds,
+                                           on_pixels=True),
                      TwoLevelDecoder(config))
     self.bottom_encoder = BottomEncoder(config)
-    self.z1_prior = GatedGaussian(config.latent_dim, config.latent_dim, bounds,
+    self.z1_prior = GatedGaussian(dense_stack((latent, HIDDEN, HIDDEN)), HIDDEN, latent, bounds,
                                   on_pixels=False)
 
   def decode_and_kl(self, x: torch.Tensor, noise: torch.Tensor
@@ -356,6 +431,7 @@ MODELS: dict[str, Callable[[ml_collections.ConfigDict], VAE]] = {
     "resnet": lambda config: VAE(config, Encoder(config, True), Decoder(config, True)),
     "gated_mlp": lambda config: VAE(config, MLPEncoder(config), MLPDecoder(config)),
     "hvae_mlp": HVAE,
+    "hvae_conv": HVAE,
 }
 
 

@@ -50,7 +50,7 @@ except ImportError:
 
 INSTALL = "pip install torch==2.13.0"
 CONFIGS = ["mnist_vamp", "celeba_vae_conv", "celeba_vamp_conv:500", "celeba_vamp_conv:1000",
-           "celeba_vamp_resnet:500", "paper.vae_vamp", "paper.hvae_vamp"]
+           "celeba_vamp_resnet:500", "paper.vae_vamp", "paper.hvae_vamp", "paper.convhvae_vamp"]
 flags.DEFINE_list("configs", CONFIGS, "Config modules under configs/, each `name` or `name:K`.")
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
 flags.DEFINE_integer("steps", 5, "Steps of each framework per round, after warm-up.")
@@ -81,8 +81,8 @@ def study_config(spec: str) -> Any:
 
 
 def map_shape(config) -> tuple[int, int, int] | None:
-  """The feature map between the encoder's convs and its dense heads; None for the MLP
-  models, which have none."""
+  """The feature map between the encoder's convs and its dense heads; None for the paper's
+  gated models, whose PyTorch twins flatten in vampjax's order."""
   if config.architecture not in ("conv", "resnet"):
     return None
   side = config.data.image_size // DOWNSAMPLING

@@ -120,7 +120,8 @@ MLP = {"decoder_bias_init": "zero", "likelihood": "bernoulli", "mlp_hidden": (6,
 @pytest.mark.parametrize("overrides", [{}, {"architecture": "resnet"},
                                        {"prior": "standard", "likelihood": "bernoulli"},
                                        {"architecture": "gated_mlp", **MLP},
-                                       {"architecture": "hvae_mlp", "kl_samples": 2, **MLP}])
+                                       {"architecture": "hvae_mlp", "kl_samples": 2, **MLP},
+                                       {"architecture": "hvae_conv", "kl_samples": 2, **MLP}])
 def test_pytorch_model_on_copied_weights_gives_the_same_loss(overrides):
   pytest.importorskip("torch")  # CI installs it (.ci/run); the tests above need none
   from benchmarks import vs_pytorch  # pylint: disable=import-outside-toplevel
