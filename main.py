@@ -6,7 +6,8 @@
 Errors in the user's hands (a bad config value, missing data, a workdir of another run or
 in use by another training, no readable checkpoint) print one line and exit with status 2;
 nothing already written is lost. A training stopped by SIGTERM or SIGINT saves the step in
-flight, prints one line and exits with 143 or 130 (128 + the signal's number).
+flight, prints one line and exits with 143 or 130 (128 + the signal's number); Ctrl-C in
+another mode prints one line naming the files it had written whole, and exits with 130.
 """
 
 import difflib
@@ -113,11 +114,11 @@ def main(argv):
       if jax.process_index() == 0:
         print(next_commands(FLAGS.workdir))
     else:
-      modes.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+      modes.run_interruptible(FLAGS.mode, FLAGS.config, FLAGS.workdir)
   except USER_ERRORS as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(USAGE_ERROR_STATUS)
-  except preemption.Preempted as stopped:
+  except (preemption.Preempted, modes.Interrupted) as stopped:
     print(stopped, file=sys.stderr, flush=True)
     sys.stdout.flush()
     # All is saved and closed: skip the XLA runtime's teardown (seconds on a busy machine)

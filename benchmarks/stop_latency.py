@@ -69,6 +69,14 @@ class Training:
         raise TimeoutError(f"step {step} not reached in {timeout} s:\n{self.stderr[-2000:]}")
       time.sleep(0.01)
 
+  def wait_for_text(self, text: str, timeout: float = 60) -> None:
+    """Until `text` shows on stderr (or the process has ended)."""
+    deadline = time.perf_counter() + timeout
+    while text not in self.stderr and self.process.poll() is None:
+      if time.perf_counter() > deadline:
+        raise TimeoutError(f"{text!r} not shown in {timeout} s:\n{self.stderr[-2000:]}")
+      time.sleep(0.001)
+
   def step_seconds(self) -> float:
     """Seconds per completed step over the bar's updates after the first shown step."""
     (first, t0), (last, t1) = self.completed[0], self.completed[-1]
@@ -76,7 +84,8 @@ class Training:
 
   def stop(self, signum: int = signal.SIGTERM, timeout: float = 600) -> float:
     """Sends `signum`; returns the seconds until the process has exited."""
-    self.sent, self.signalled_after = time.perf_counter(), self.completed[-1][0]
+    self.sent = time.perf_counter()
+    self.signalled_after = self.completed[-1][0] if self.completed else 0
     self.process.send_signal(signum)
     self.process.wait(timeout=timeout)
     for reader in self._readers:

@@ -35,6 +35,7 @@ def test_train_resume_and_sample(tmp_path):
       (1, "train"), (2, "train"), (2, "test"), (3, "train"), (3, "test")]
   sample = run_main(*common, "--mode=sample")
   assert sample.returncode == 0, sample.stderr
+  assert f"wrote {workdir}/samples.png (latest checkpoint, step 3)" in sample.stdout
   assert os.path.getsize(os.path.join(workdir, "samples.png")) > 0
 
 

@@ -1,5 +1,5 @@
-"""The stop request: a first SIGTERM/SIGINT only sets a flag, a second one aborts at once,
-and the previous handlers come back afterwards. (The loop's stop, save and resume are
+"""The stop request: a first SIGTERM/SIGINT only sets a flag, a second one aborts at once
+(unless it is the first one delivered twice at once), and the previous handlers come back afterwards. (The loop's stop, save and resume are
 tested on real processes in tests/test_reliability.py.)"""
 
 import os
@@ -33,21 +33,38 @@ def test_preempted_names_step_signal_and_exit_status():
   assert stop.exit_status == 143 and preemption.Preempted(7, signal.SIGINT).exit_status == 130
 
 
-SECOND_SIGNAL = ("import os, signal, time; from vampjax import preemption\n"
-                 "with preemption.StopRequest():\n"
-                 "  os.kill(os.getpid(), signal.SIGINT)\n"
-                 "  print('first', flush=True)\n"
-                 "  os.kill(os.getpid(), signal.SIGINT)\n"
-                 "  time.sleep(60)\n"
-                 "  print('not reached', flush=True)\n")
+TWO_SIGNALS = ("import os, signal, time; from vampjax import preemption\n"
+               "with preemption.StopRequest():\n"
+               "  os.kill(os.getpid(), signal.{first})\n"
+               "  print('first', flush=True)\n"
+               "  time.sleep({gap})\n"
+               "  os.kill(os.getpid(), signal.{second})\n"
+               "  time.sleep(2)\n"
+               "  print('not aborted', flush=True)\n")
 
 
-def test_second_signal_aborts_at_once_with_128_plus_its_number():
-  process = subprocess.run([sys.executable, "-c", SECOND_SIGNAL], cwd=ROOT, capture_output=True,
-                           text=True, timeout=30, check=False)
+def two_signals(first: str, second: str, gap: float) -> subprocess.CompletedProcess:
+  """A process sent `first`, then `second` `gap` seconds later, each delivered on its own."""
+  return subprocess.run([sys.executable, "-c", TWO_SIGNALS.format(first=first, second=second,
+                                                                  gap=gap)],
+                        cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.mark.parametrize("first, gap", [("SIGINT", preemption.DEBOUNCE_SECONDS + 0.1),
+                                        ("SIGTERM", 0.0)])
+def test_second_signal_aborts_at_once_with_128_plus_its_number(first, gap):
+  """A later SIGINT, or another signal at once: a second request, which aborts."""
+  process = two_signals(first, "SIGINT", gap)
   assert process.returncode == 130 and process.stdout == "first\n", process
   assert "SIGINT received again: aborting without a checkpoint." in process.stderr
-  assert process.stdout == "first\n"
+
+
+def test_the_same_signal_twice_at_once_is_one_request():
+  """`timeout -s INT` signals the process, then its group: one stop, not an abort."""
+  process = two_signals("SIGINT", "SIGINT", 0.0)
+  assert process.returncode == 0 and process.stdout == "first\nnot aborted\n", process
+  assert process.stderr.count("SIGINT received: stopping") == 1, process.stderr
+  assert "received again" not in process.stderr
 
 
 def test_processes_agree_at_steps_set_by_the_slowest_pace(monkeypatch):

@@ -1,6 +1,7 @@
-"""What a run tells its user: the data, model and length at the start; the steps, time,
-test losses, files and next commands at the end; and, started again once finished, that it
-is complete, without training or evaluating again."""
+"""What a run tells its user: the data, model and length at the start; the step its
+progress bar's losses were taken at; the steps, time, test losses, files and next commands
+at the end; and, started again once finished, that it is complete, without training or
+evaluating again."""
 
 import os
 
@@ -20,6 +21,7 @@ def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_comp
           "likelihood") in out
   assert "train: 3 steps of batch 8 (0.0 epochs of 7500 steps), on 1 cpu device(s)" in out
   assert "done: steps 1–3 in " in out and "test loss at step 3: " in out
+  assert "3/3 [" in first.stderr and "step 3: loss=" in first.stderr  # the bar names its step
   for name in ("checkpoints", "metrics.jsonl", "tensorboard"):
     assert os.path.join(workdir, name) in out and os.path.exists(os.path.join(workdir, name))
   base = "python main.py " + " ".join(command)

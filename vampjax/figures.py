@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 
+from vampjax import jsonio  # pylint: disable=wrong-import-position
+
 # Said wherever such a number is shown (the loss figure, the eval table, the end of a run).
 NEGATIVE_NOTE = ("a continuous likelihood's −log p(x) can be negative: a density, not a "
                  "probability")
@@ -43,10 +45,11 @@ def save_image_grid(path: str, images: np.ndarray, columns: int | None = None,
   if scale > 1:
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  if grid.shape[-1] == 1:
-    plt.imsave(path, grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
-  else:
-    plt.imsave(path, grid)
+  with jsonio.atomic_path(path) as tmp:  # never half a PNG, even on Ctrl-C
+    if grid.shape[-1] == 1:
+      plt.imsave(tmp, grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    else:
+      plt.imsave(tmp, grid, format="png")
   return path
 
 
@@ -141,7 +144,8 @@ def plot_posterior_variance(variances: np.ndarray, threshold: float, path: str) 
 
 def _save(fig: Any, path: str) -> str:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=PLOT_DPI)
+  with jsonio.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=PLOT_DPI, format="png")
   plt.close(fig)
   return path
 

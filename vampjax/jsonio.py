@@ -1,21 +1,34 @@
-"""JSON files written atomically (a temporary file, then a rename) and read back.
+"""Files written atomically (a temporary file, then a rename), and JSON read back.
 
-A reader, or a run killed mid-write, sees the old file or the new one, never half of one.
+A reader, or a run killed or interrupted mid-write, sees the old file or the new one,
+never half of one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+  """A temporary path of this process to write `path` to: renamed to `path` once the block
+  ends, removed if it raises (Ctrl-C included)."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 def write_text_atomic(path: str, text: str) -> str:
   """Writes `text` to `path` through a temporary file of this process; returns `path`."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
+  with atomic_path(path) as tmp, open(tmp, "w") as f:
     f.write(text)
-  os.replace(tmp, path)
   return path
 
 

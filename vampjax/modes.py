@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import jax
@@ -17,6 +18,35 @@ from vampjax.state import restore_chosen, rng_streams
 from vampjax.vae import VAE
 
 
+class Interrupted(Exception):
+  """Ctrl-C stopped a mode other than train; exit with `exit_status` (128 + SIGINT)."""
+
+  exit_status = 128 + signal.SIGINT
+
+  def __init__(self, mode: str, kept: list[str]):
+    super().__init__(f"stopped: --mode={mode} interrupted (SIGINT); "
+                     + (f"kept the complete {', '.join(kept)}" if kept else "nothing written"))
+
+
+def _outputs(workdir: str) -> dict[str, int]:
+  """The files a mode writes or replaces (the workdir's own files and figures/), with
+  their modification times."""
+  folders = [workdir, os.path.join(workdir, figures.FIGURES_DIR)]
+  return {entry.path: entry.stat().st_mtime_ns for folder in folders if os.path.isdir(folder)
+          for entry in os.scandir(folder) if entry.is_file()}
+
+
+def run_interruptible(mode: str, config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Runs `mode` (not train, which stops itself); Ctrl-C raises `Interrupted` naming the
+  files it had written by then (each written whole: see jsonio.atomic_path)."""
+  before = _outputs(workdir)
+  try:
+    MODES[mode](config, workdir)
+  except KeyboardInterrupt:
+    kept = sorted(path for path, mtime in _outputs(workdir).items() if before.get(path) != mtime)
+    raise Interrupted(mode, kept) from None
+
+
 def _restore(config: ml_collections.ConfigDict,
              workdir: str) -> tuple[VAE, train_state.TrainState, str]:
   """The model, the state of the checkpoint `eval.checkpoint_step` names, and which it is:
@@ -24,6 +54,11 @@ def _restore(config: ml_collections.ConfigDict,
   step = config.eval.checkpoint_step
   model, state, chosen = restore_chosen(config, workdir, step if step >= 0 else None)
   return model, state, chosen.which
+
+
+def _named(which: str, state: train_state.TrainState) -> str:
+  """The checkpoint a mode used, as it says it: "latest checkpoint, step 1000"."""
+  return f"{which} checkpoint, step {int(state.step)}"
 
 
 def _test_images(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -40,20 +75,20 @@ def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Writes `<workdir>/samples.png`: a grid of decoded prior samples of the checkpoint
   `_restore` picks."""
   workdir_lib.require_run(workdir)
-  model, state, _ = _restore(config, workdir)
+  model, state, which = _restore(config, workdir)
   rng = rng_streams(config.seed)["sample"]
   images = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
                                          method="sample"))(state.params)
   path = figures.save_image_grid(os.path.join(workdir, "samples.png"), jax.device_get(images))
-  print(f"wrote {path}")
+  print(f"wrote {path} ({_named(which, state)})")
   return path
 
 
 def _write_figures(config: ml_collections.ConfigDict, workdir: str, model: VAE, params,
-                   images: np.ndarray, variances: np.ndarray) -> list[str]:
+                   images: np.ndarray, variances: np.ndarray, checkpoint: str) -> list[str]:
   paths = figures.write_figures(model, params, config, workdir, images, variances,
                                 rng_streams(config.seed)["sample"])
-  print("wrote " + ", ".join(paths))
+  print(f"wrote {', '.join(paths)} ({checkpoint})")
   return paths
 
 
@@ -62,19 +97,20 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writes all the figures."""
   workdir_lib.require_run(workdir)
   start = time.perf_counter()
-  model, state, checkpoint = _restore(config, workdir)
+  model, state, which = _restore(config, workdir)
+  checkpoint = _named(which, state)
   images = _test_images(config)
-  results = {"checkpoint": checkpoint, "checkpoint_step": int(state.step),
+  print(f"eval of the {checkpoint}: {evaluate.plan_text(config, len(images))}", flush=True)
+  results = {"checkpoint": which, "checkpoint_step": int(state.step),
              "workdir": os.path.abspath(workdir),
              **evaluate.evaluate(model, state.params, images, config,
                                  rng_streams(config.seed)["eval"])}
   results["timing_s"]["total"] = round(time.perf_counter() - start, 3)
   path = evaluate.write_results(workdir, results)
   print(evaluate.format_table(results))
-  print(f"wrote {path} ({checkpoint} checkpoint, step {results['checkpoint_step']}, "
-        f"{results['timing_s']['total']:.1f} s)")
+  print(f"wrote {path} ({checkpoint}, {results['timing_s']['total']:.1f} s)")
   _write_figures(config, workdir, model, state.params, images,
-                 np.asarray(results["posterior_mean_variance"]))
+                 np.asarray(results["posterior_mean_variance"]), checkpoint)
   return results
 
 
@@ -84,7 +120,7 @@ def run_figures(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
   The variance plot reuses eval.json when there is one, else encodes the test split.
   """
   workdir_lib.require_run(workdir)
-  model, state, _ = _restore(config, workdir)
+  model, state, which = _restore(config, workdir)
   images = _test_images(config)
   results = evaluate.read_results(workdir)
   if results is not None and results.get("checkpoint_step") == int(state.step):
@@ -92,7 +128,8 @@ def run_figures(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
   else:
     variances = active_units.posterior_mean_variance(
         evaluate.posterior_means(model, state.params, images, config.batch_size))
-  return _write_figures(config, workdir, model, state.params, images, variances)
+  return _write_figures(config, workdir, model, state.params, images, variances,
+                        _named(which, state))
 
 
 MODES = {"train": run_train, "sample": run_sample, "eval": run_eval, "figures": run_figures}

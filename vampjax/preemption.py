@@ -4,7 +4,9 @@ The first signal only sets a flag: the loop finishes the step in flight, saves a
 checkpoint of that step, waits for it, and raises `Preempted`; main.py prints its one
 line and exits with 128 + the signal's number (143 for SIGTERM, 130 for SIGINT), as a
 shell reports a process killed by that signal. A second signal aborts at once with the
-same status, whatever the main thread is doing (a slow step, a save): Python runs signal
+same status, whatever the main thread is doing (a slow step, a save), unless it is the same
+signal within DEBOUNCE_SECONDS of the first: that is one request delivered twice, as
+`timeout -s INT` does (to the process, then to its group). Python runs signal
 handlers only between bytecodes of the main thread, and coalesces two signals that come
 while it is blocked in XLA or orbax, so the signals are counted by a watcher thread that
 reads the byte the interpreter writes for each of them (`signal.set_wakeup_fd`).
@@ -32,6 +34,10 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A repeat of the first signal this soon is the same request. Duplicates come microseconds
+# apart and the watcher reads them within a thread switch (5 ms, tens on a loaded machine);
+# a person who reads "send it again to abort" and presses again takes longer than this.
+DEBOUNCE_SECONDS = 0.3
 
 
 class Preempted(Exception):
@@ -54,7 +60,7 @@ class StopRequest:
   def __init__(self, sync_seconds: float = 0.0):
     self.sync_seconds = sync_seconds
     self.signum = 0
-    self._seen = False  # whether the watcher has counted a first signal
+    self._first: tuple[int, float] | None = None  # the watcher's first signal, and when
     self._previous: dict[int, object] = {}
     self._previous_wakeup_fd = -1
     self._pipe: tuple[int, int] | None = None
@@ -71,11 +77,15 @@ class StopRequest:
       signum = byte[0]
       if signum not in SIGNALS:
         continue
-      if self.signum and self._seen:  # the second signal: abort now
+      now = time.monotonic()
+      if self._first is not None:
+        first, first_at = self._first
+        if signum == first and now - first_at < DEBOUNCE_SECONDS:
+          continue  # the first request, delivered twice
         print(f"\n{signal.Signals(signum).name} received again: aborting without a "
               "checkpoint.", file=sys.stderr, flush=True)
         os._exit(128 + signum)  # pylint: disable=protected-access
-      self._seen, self.signum = True, self.signum or signum
+      self._first, self.signum = (signum, now), self.signum or signum
       print(f"\n{signal.Signals(signum).name} received: stopping after this step and saving "
             "a checkpoint (send it again to abort at once).", file=sys.stderr, flush=True)
 

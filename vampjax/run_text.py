@@ -62,6 +62,13 @@ def loss_terms(results: dict) -> str:
           f"KL {results['kl']:.3f})")
 
 
+def bar_text(step: int, metrics: dict) -> str:
+  """The progress bar's postfix: the values of the last log step, named by it, since they
+  stay until the next one (reading them at every step would wait for the device)."""
+  return (f"step {step}: loss={metrics['loss']:.2f}, kl={metrics['kl']:.2f}, "
+          f"img_s={metrics['images_per_sec']:.0f}")
+
+
 def end_text(workdir: str, first: int, last: int, seconds: float,
              test: tuple[int, dict] | None) -> str:
   """Steps and time of this session, its last test losses, and where its files are."""

@@ -213,8 +213,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
           logged_step, logged_time = step, now
           for writer in writers:
             writer.write(step, "train", metrics)
-          bar.set_postfix(loss=f"{metrics['loss']:.2f}", kl=f"{metrics['kl']:.2f}",
-                          img_s=f"{metrics['images_per_sec']:.0f}")
+          bar.set_postfix_str(run_text.bar_text(step, metrics))
         if evaluate_now:
           results = masked_eval.loss_means(model, state.params, test_images, config,
                                            jax.random.fold_in(keys["eval"], step),

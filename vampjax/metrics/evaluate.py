@@ -131,6 +131,16 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
   return results
 
 
+def plan_text(config: ml_collections.ConfigDict, num_images: int) -> str:
+  """What `evaluate` computes, said before it starts (the IS-NLL is most of the wait)."""
+  cfg = config.eval
+  lpips_text = f"LPIPS ({', '.join(cfg.lpips_backbones)}), " if cfg.lpips_backbones else ""
+  nll = (f"IS-NLL with S = {cfg.is_samples} importance samples per image" if cfg.is_samples > 0
+         else "no IS-NLL (eval.is_samples = 0)")
+  return (f"{num_images} test images: loss, reconstruction and KL, MSE, PSNR, SSIM, "
+          f"{lpips_text}active units, {nll}")
+
+
 def format_table(results: dict[str, Any]) -> str:
   """The headline numbers as an aligned two-column table."""
   rows = [("test images", f"{results['num_examples']}"),

@@ -35,12 +35,11 @@ def masked_means(step: BatchSums, images: np.ndarray, batch_size: int,
   Batch i gets fold_in(rng, i). The steps are dispatched without waiting; their sums are
   added on the host in float64 at the end.
   """
-  batches = pipeline.eval_batches(images, batch_size)
-  if progress:
-    batches = tqdm(batches, total=-(-len(images) // batch_size), desc="eval", unit="batch",
-                   dynamic_ncols=True, disable=jax.process_index() != 0)
-  per_batch = [step(*sharding.put_batch(batch_and_mask, mesh), jax.random.fold_in(rng, i))
-               for i, batch_and_mask in enumerate(batches)]
+  with tqdm(pipeline.eval_batches(images, batch_size), total=-(-len(images) // batch_size),
+            desc="eval", unit="batch", dynamic_ncols=True,
+            disable=not progress or jax.process_index() != 0) as batches:  # ends its line
+    per_batch = [step(*sharding.put_batch(batch_and_mask, mesh), jax.random.fold_in(rng, i))
+                 for i, batch_and_mask in enumerate(batches)]
   per_batch = jax.device_get(per_batch)
   count = int(sum(float(sums["count"]) for sums in per_batch))
   means = {name: math.fsum(float(sums[name]) for sums in per_batch) / count

@@ -1,0 +1,58 @@
+"""Ctrl-C in --mode=eval, sample or figures: one line naming what was kept whole, exit
+status 130, no traceback and no half-written file; and these modes name their checkpoint."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from benchmarks.stop_latency import Training
+from tests.test_bad_input import tree
+from tests.test_main import TINY, run_main
+from tests.test_stop_latency import CACHE
+from vampjax import figures, jsonio, modes
+
+
+def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_nothing(tmp_path):
+  workdir = str(tmp_path / "run")
+  command = ["--config=configs/mnist_quickstart.py", f"--workdir={workdir}", *TINY,
+             "--config.eval.num_examples=64"]
+  trained = run_main(*command, "--config.num_train_steps=2")
+  assert trained.returncode == 0, trained.stderr
+  shown = run_main(*command, "--mode=figures")
+  assert shown.returncode == 0, shown.stderr
+  assert "(latest checkpoint, step 2)" in shown.stdout.splitlines()[-1], shown.stdout
+  before = tree(workdir)
+
+  evaluation = Training([*command, "--mode=eval"], env=CACHE)
+  evaluation.wait_for_text("eval:")  # its progress bar: the evaluation has begun
+  evaluation.stop(signal.SIGINT)
+  assert "eval of the latest checkpoint, step 2: 64 test images: " in evaluation.stdout
+  assert evaluation.process.returncode == 130, evaluation.stderr
+  assert "Traceback" not in evaluation.stderr, evaluation.stderr
+  assert evaluation.stderr.strip().splitlines()[-1] == (
+      "stopped: --mode=eval interrupted (SIGINT); nothing written")
+  assert tree(workdir) == before
+
+
+def test_an_interrupted_mode_names_the_files_it_wrote_whole(tmp_path, monkeypatch):
+  """A picture written before the Ctrl-C is named; the one it was writing leaves nothing."""
+  workdir = str(tmp_path)
+  pixels = np.zeros((4, 8, 8, 1), np.float32)
+
+  def interrupted_mode(config, workdir):
+    del config
+    figures.save_image_grid(os.path.join(workdir, figures.FIGURES_DIR, "a.png"), pixels)
+    with jsonio.atomic_path(os.path.join(workdir, "b.png")) as tmp:
+      figures.plt.imsave(tmp, pixels[0, ..., 0], format="png")
+      raise KeyboardInterrupt
+
+  monkeypatch.setitem(modes.MODES, "figures", interrupted_mode)
+  with pytest.raises(modes.Interrupted) as stopped:
+    modes.run_interruptible("figures", None, workdir)
+  path = os.path.join(workdir, figures.FIGURES_DIR, "a.png")
+  assert str(stopped.value) == (
+      f"stopped: --mode=figures interrupted (SIGINT); kept the complete {path}")
+  assert stopped.value.exit_status == 130
+  assert tree(workdir) == [os.path.join(workdir, figures.FIGURES_DIR), path]
