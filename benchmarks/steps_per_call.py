@@ -52,7 +52,7 @@ def _runner(name: str, steps_per_call: int, batch_size: int | None = None
   mesh = sharding.make_mesh()
   multi_step = jax.jit(train.make_multi_step(config), donate_argnums=0)
   state = sharding.put_replicated(
-      create_train_state(config, build_model(config), jax.random.key(0)), mesh)
+      create_train_state(config, build_model(config), jax.random.key(0), images), mesh)
   done = 0
 
   def run(steps: int) -> float:

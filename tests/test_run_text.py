@@ -5,7 +5,12 @@ evaluating again."""
 
 import os
 
+import numpy as np
+
+from tests.conftest import tiny_config
 from tests.test_main import TINY, run_main
+from vampjax import run_text
+from vampjax.data import Dataset
 
 
 def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_complete(tmp_path):
@@ -38,3 +43,14 @@ def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_comp
   assert "train:" not in again.stderr and "test loss" not in again.stdout  # no bar, no eval
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     assert f.read() == metrics
+
+
+def test_the_start_warns_of_a_conv_net_in_a_loop_on_the_cpu():
+  """steps_per_call > 1 puts the step in a lax.scan, where XLA:CPU runs conv nets far slower:
+  said at the start for conv nets, not for the MLPs (which it runs at full speed) or N = 1."""
+  images = np.zeros((16, 32, 32, 1), np.uint8)
+  dataset = Dataset("mnist", images, images[:8])
+  note = lambda **o: "note:  steps_per_call" in run_text.start_text(tiny_config(**o), dataset)
+  assert note(architecture="conv", steps_per_call=10)
+  assert not note(architecture="conv", steps_per_call=1)
+  assert not note(architecture="gated_mlp", steps_per_call=10)

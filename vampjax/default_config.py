@@ -79,8 +79,9 @@ def get_config() -> ml_collections.ConfigDict:
                                      # same on any data set size (converted as kl_warmup_epochs)
   config.skip_nonfinite_steps = False  # True: skip NaN/inf steps (counted); False: stop there
   config.steps_per_call = 1          # train steps per jitted call (a lax.scan, data made on the
-                                     # device): fewer dispatches, for accelerators; a call also
-                                     # ends at each log/eval/checkpoint/validation step
+                                     # device): fewer dispatches, for accelerators (on a CPU
+                                     # conv nets run far slower in the scan; the MLPs do not);
+                                     # a call also ends at each log/eval/checkpoint/validation step
 
   # Early stopping on the validation split (sources that have one: *mnist_binary).
   config.early_stopping = ml_collections.ConfigDict()

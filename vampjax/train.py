@@ -97,14 +97,16 @@ def make_multi_step(config: ml_collections.ConfigDict, model: VAE | None = None)
   train_step = make_train_step(config, model)
   train_key = rng_streams(config.seed)["train"]
 
-  def multi_step(state, block, first_step, images):
-    def body(state, data_and_step):
-      data, step = data_and_step
-      batch = on_device.batch_of(config, images, data, step - 1)
-      return train_step(state, batch, jax.random.fold_in(train_key, step))
+  def one_step(state, images, data, step):
+    batch = on_device.batch_of(config, images, data, step - 1)
+    return train_step(state, batch, jax.random.fold_in(train_key, step))
 
+  def multi_step(state, block, first_step, images):
+    if block.shape[0] == 1:  # no loop: XLA:CPU runs conv nets far slower inside a while loop
+      state, metrics = one_step(state, images, block[0], first_step)
+      return state, jax.tree.map(lambda m: m[None], metrics)
     steps = first_step + jnp.arange(block.shape[0], dtype=jnp.int32)
-    return jax.lax.scan(body, state, (block, steps))
+    return jax.lax.scan(lambda s, xs: one_step(s, images, *xs), state, (block, steps))
 
   return multi_step
 

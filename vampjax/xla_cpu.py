@@ -9,7 +9,7 @@ convolutions then spend their time on TLB misses. glibc reads its `glibc.malloc.
 tunable only at process start, hence a restart.
 
 Also the persistent compilation cache (`use_compilation_cache`), so that a repeated run
-skips XLA's compilation. The measurements: README (Performance), docs/performance_notes.md.
+skips XLA's compilation. The measurements: docs/performance.md.
 """
 
 from __future__ import annotations
