@@ -25,7 +25,8 @@ def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_comp
   assert ("model: conv VAE, latent 4, VampPrior with K = 4 pseudo-inputs, gaussian "
           "likelihood") in out
   assert "train: 3 steps of batch 8 (0.0 epochs of 7500 steps), on 1 cpu device(s)" in out
-  assert "done: steps 1–3 in " in out and "test loss at step 3: " in out
+  assert "loss:  nats per image; a continuous likelihood's −log p(x) can be negative" in out
+  assert "done: steps 1–3 in " in out and "test loss at step 3 (16 test images): " in out
   assert "3/3 [" in first.stderr and "step 3: loss=" in first.stderr  # the bar names its step
   for name in ("checkpoints", "metrics.jsonl", "tensorboard"):
     assert os.path.join(workdir, name) in out and os.path.exists(os.path.join(workdir, name))

@@ -47,6 +47,8 @@ def start_text(config: ml_collections.ConfigDict, dataset: Dataset) -> str:
           f"train: {config.num_train_steps} steps of batch {config.batch_size} "
           f"({config.num_train_steps / per_epoch:.1f} epochs of {per_epoch} steps){warmup}, "
           f"on {jax.device_count()} {jax.default_backend()} device(s)"
+          + (f"\nloss:  nats per image; {figures.NEGATIVE_NOTE}"
+             if config.likelihood == "gaussian" else "")
           + _loop_note(config))
 
 
@@ -82,13 +84,14 @@ def bar_text(step: int, metrics: dict) -> str:
 
 
 def end_text(workdir: str, first: int, last: int, seconds: float,
-             test: tuple[int, dict] | None) -> str:
-  """Steps and time of this session, its last test losses, and where its files are."""
+             test: tuple[int, dict] | None, test_images: int) -> str:
+  """Steps and time of this session, its last test losses (on `test_images` images), and
+  where its files are."""
   lines = [f"done: steps {first + 1}–{last} in {_duration(seconds)}."]
   if test is not None:
     step, results = test
     negative = min(results["loss"], results["reconstruction"]) < 0
-    lines.append(f"test loss at step {step}: {loss_terms(results)}"
+    lines.append(f"test loss at step {step} ({test_images} test images): {loss_terms(results)}"
                  f"{'; ' + figures.NEGATIVE_NOTE if negative else ''}.")
   return "\n".join(lines) + "\n" + _where(workdir)
 

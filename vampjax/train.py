@@ -243,5 +243,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool,
     if tensorboard:
       tensorboard.close()
   if lead:
-    print(run_text.end_text(workdir, start, step, time.perf_counter() - began, tested))
+    print(run_text.end_text(workdir, start, step, time.perf_counter() - began, tested,
+                            len(test_images)))
   return state
