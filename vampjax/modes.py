@@ -50,7 +50,9 @@ def run_interruptible(mode: str, config: ml_collections.ConfigDict, workdir: str
 def _restore(config: ml_collections.ConfigDict,
              workdir: str) -> tuple[VAE, train_state.TrainState, str]:
   """The model, the state of the checkpoint `eval.checkpoint_step` names, and which it is:
-  with -1 the one `state.choose_checkpoint` picks (best, else latest)."""
+  with -1 the one `state.choose_checkpoint` picks (best, else latest). A workdir without a
+  run is refused in one line (`workdir.require_run`)."""
+  workdir_lib.require_run(workdir)
   step = config.eval.checkpoint_step
   model, state, chosen = restore_chosen(config, workdir, step if step >= 0 else None)
   return model, state, chosen.which
@@ -74,7 +76,6 @@ def run_train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool =
 def run_sample(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Writes `<workdir>/samples.png`: a grid of decoded prior samples of the checkpoint
   `_restore` picks."""
-  workdir_lib.require_run(workdir)
   model, state, which = _restore(config, workdir)
   rng = rng_streams(config.seed)["sample"]
   images = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
@@ -95,7 +96,6 @@ def _write_figures(config: ml_collections.ConfigDict, workdir: str, model: VAE, 
 def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Writes `<workdir>/eval.json` (every metric over the test split), prints a table, and
   writes all the figures."""
-  workdir_lib.require_run(workdir)
   start = time.perf_counter()
   model, state, which = _restore(config, workdir)
   checkpoint = _named(which, state)
@@ -119,7 +119,6 @@ def run_figures(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
 
   The variance plot reuses eval.json when there is one, else encodes the test split.
   """
-  workdir_lib.require_run(workdir)
   model, state, which = _restore(config, workdir)
   images = _test_images(config)
   results = evaluate.read_results(workdir)
