@@ -170,12 +170,15 @@ def evaluate_run(plan: RunPlan, step: int, family: budgets_lib.FamilyBudget,
   one_pass = len(subset) == len(images)  # the IS-NLL sees the same images: one pass
   config = eval_config(plan, step, family.eval_examples, family.lpips_backbones,
                        family.is_samples if one_pass else 0)
-  results = evaluate.evaluate(model, state.params, images, config, rng)
+  partial = os.path.join(plan.workdir, EVAL_DIR, f"step_{step}_partial")
+  results = evaluate.evaluate(model, state.params, images, config, rng,
+                              cache_dir=f"{partial}_metrics")
   results["is_examples"] = len(images)
   if family.is_samples > 0 and not one_pass:
     config = eval_config(plan, step, family.is_examples, family.lpips_backbones[:1],
                          family.is_samples)
-    likelihood = evaluate.evaluate(model, state.params, subset, config, rng)
+    likelihood = evaluate.evaluate(model, state.params, subset, config, rng,
+                                   cache_dir=f"{partial}_nll")
     results["is_nll_nats"] = likelihood["is_nll_nats"]
     results["is_examples"] = likelihood["num_examples"]
   results.pop("posterior_mean_variance", None)

@@ -1,5 +1,7 @@
 """The evaluation driver: every test image counted exactly once, whatever the batch size."""
 
+import os
+
 import jax
 import ml_collections
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 
 from conftest import tiny_config
 from vampjax.data import pipeline
-from vampjax.metrics import evaluate
+from vampjax.metrics import batch_cache, evaluate, masked_eval
 from vampjax.state import create_train_state
 from vampjax.models import build_model
 
@@ -79,3 +81,43 @@ def test_table_and_json(setup, tmp_path):
   assert "active units" in table and "LPIPS (alex)" in table and "IS-NLL" in table
   evaluate.write_results(str(tmp_path), results)
   assert evaluate.read_results(str(tmp_path))["num_examples"] == NUM_IMAGES
+
+
+def test_an_interrupted_evaluation_resumes_to_the_same_results(setup, tmp_path, monkeypatch):
+  """Batches kept by an evaluation stopped part-way are read back, not run again, and the
+  results equal those of an evaluation never stopped; a cache of other settings is dropped."""
+  config, model, params, images = setup
+  config = config.copy_and_resolve_references()
+  config.batch_size = 5  # 3 batches
+  cache_dir = str(tmp_path / "partial")
+  whole = evaluate.evaluate(model, params, images, config, jax.random.key(1))
+  put_batch, started, stop_at = masked_eval.sharding.put_batch, [], [3]
+
+  def put_batch_or_stop(*args):
+    started.append(1)
+    if len(started) == stop_at[0]:
+      raise KeyboardInterrupt
+    return put_batch(*args)
+
+  monkeypatch.setattr(masked_eval.sharding, "put_batch", put_batch_or_stop)
+  with pytest.raises(KeyboardInterrupt):
+    evaluate.evaluate(model, params, images, config, jax.random.key(1), cache_dir=cache_dir)
+  assert len(batch_cache.BatchCache.existing(cache_dir)) == 2
+  started.clear()
+  resumed = evaluate.evaluate(model, params, images, config, jax.random.key(1),
+                              cache_dir=cache_dir)
+  assert len(started) == 1  # only the third batch ran
+  assert not os.path.exists(cache_dir)  # removed once the results are complete
+  assert set(resumed) == set(whole)
+  for key in set(whole) - {"timing_s"}:
+    assert resumed[key] == whole[key], key
+
+  started.clear()
+  with pytest.raises(KeyboardInterrupt):
+    evaluate.evaluate(model, params, images, config, jax.random.key(1), cache_dir=cache_dir)
+  started.clear()
+  stop_at[0] = None
+  other = evaluate.evaluate(model, params, images, config, jax.random.key(2),
+                            cache_dir=cache_dir)
+  assert len(started) == 3  # another rng: the kept batches were not used
+  assert other["is_nll_nats"] != whole["is_nll_nats"]

@@ -12,6 +12,7 @@ from tests.test_bad_input import tree
 from tests.test_main import TINY, run_main
 from tests.test_stop_latency import CACHE
 from vampjax import figures, jsonio, modes
+from vampjax.metrics import batch_cache, evaluate
 
 
 def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_nothing(tmp_path):
@@ -31,9 +32,12 @@ def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_nothing(tmp_path):
   assert "eval of the latest checkpoint, step 2: 64 test images: " in evaluation.stdout
   assert evaluation.process.returncode == 130, evaluation.stderr
   assert "Traceback" not in evaluation.stderr, evaluation.stderr
+  kept = batch_cache.BatchCache.existing(os.path.join(workdir, evaluate.PARTIAL_DIR))
+  resume_note = (f"; its {len(kept)} finished batches are kept in {workdir}/eval_partial: "
+                 "the next --mode=eval resumes from them") if kept else ""
   assert evaluation.stderr.strip().splitlines()[-1] == (
-      "stopped: --mode=eval interrupted (SIGINT); nothing written")
-  assert tree(workdir) == before
+      "stopped: --mode=eval interrupted (SIGINT); nothing written" + resume_note)
+  assert [path for path in tree(workdir) if evaluate.PARTIAL_DIR not in path] == before
 
 
 def test_an_interrupted_mode_names_the_files_it_wrote_whole(tmp_path, monkeypatch):
@@ -56,3 +60,21 @@ def test_an_interrupted_mode_names_the_files_it_wrote_whole(tmp_path, monkeypatc
       f"stopped: --mode=figures interrupted (SIGINT); kept the complete {path}")
   assert stopped.value.exit_status == 130
   assert tree(workdir) == [os.path.join(workdir, figures.FIGURES_DIR), path]
+
+
+def test_an_interrupted_eval_says_where_its_finished_batches_are(tmp_path, monkeypatch):
+  workdir = str(tmp_path)
+
+  def interrupted_eval(config, workdir):
+    del config
+    cache = batch_cache.BatchCache(os.path.join(workdir, evaluate.PARTIAL_DIR), "key")
+    for index in range(2):
+      cache.put(index, {"sums": {"count": np.float32(5)}})
+    raise KeyboardInterrupt
+
+  monkeypatch.setitem(modes.MODES, "eval", interrupted_eval)
+  with pytest.raises(modes.Interrupted) as stopped:
+    modes.run_interruptible("eval", None, workdir)
+  assert str(stopped.value) == (
+      "stopped: --mode=eval interrupted (SIGINT); nothing written; its 2 finished batches "
+      f"are kept in {workdir}/eval_partial: the next --mode=eval resumes from them")

@@ -38,9 +38,15 @@ def write_json_atomic(path: str, value: Any, indent: int | None = 2) -> str:
   return write_text_atomic(path, json.dumps(value, indent=indent))
 
 
-def read_json(path: str) -> Any | None:
-  """The JSON value in `path`, or None when there is no such file."""
+def read_text(path: str) -> str | None:
+  """The text in `path`, or None when there is no such file."""
   if not os.path.exists(path):
     return None
   with open(path) as f:
-    return json.load(f)
+    return f.read()
+
+
+def read_json(path: str) -> Any | None:
+  """The JSON value in `path`, or None when there is no such file."""
+  text = read_text(path)
+  return None if text is None else json.loads(text)

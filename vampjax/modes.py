@@ -13,7 +13,7 @@ from flax.training import train_state
 
 from vampjax import data, figures, train
 from vampjax import workdir as workdir_lib
-from vampjax.metrics import active_units, evaluate
+from vampjax.metrics import active_units, batch_cache, evaluate
 from vampjax.state import restore_chosen, rng_streams
 from vampjax.vae import VAE
 
@@ -23,9 +23,10 @@ class Interrupted(Exception):
 
   exit_status = 128 + signal.SIGINT
 
-  def __init__(self, mode: str, kept: list[str]):
+  def __init__(self, mode: str, kept: list[str], note: str = ""):
     super().__init__(f"stopped: --mode={mode} interrupted (SIGINT); "
-                     + (f"kept the complete {', '.join(kept)}" if kept else "nothing written"))
+                     + (f"kept the complete {', '.join(kept)}" if kept else "nothing written")
+                     + note)
 
 
 def _outputs(workdir: str) -> dict[str, int]:
@@ -44,7 +45,15 @@ def run_interruptible(mode: str, config: ml_collections.ConfigDict, workdir: str
     MODES[mode](config, workdir)
   except KeyboardInterrupt:
     kept = sorted(path for path, mtime in _outputs(workdir).items() if before.get(path) != mtime)
-    raise Interrupted(mode, kept) from None
+    raise Interrupted(mode, kept, _resume_note(workdir)) from None
+
+
+def _resume_note(workdir: str) -> str:
+  """What an interrupted eval kept for the next one, if anything."""
+  cache_dir = os.path.join(workdir, evaluate.PARTIAL_DIR)
+  done = len(batch_cache.BatchCache.existing(cache_dir))
+  return (f"; its {done} finished batches are kept in {cache_dir}: the next --mode=eval "
+          "resumes from them") if done else ""
 
 
 def _restore(config: ml_collections.ConfigDict,
@@ -104,7 +113,8 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
   results = {"checkpoint": which, "checkpoint_step": int(state.step),
              "workdir": os.path.abspath(workdir),
              **evaluate.evaluate(model, state.params, images, config,
-                                 rng_streams(config.seed)["eval"])}
+                                 rng_streams(config.seed)["eval"],
+                                 cache_dir=os.path.join(workdir, evaluate.PARTIAL_DIR))}
   results["timing_s"]["total"] = round(time.perf_counter() - start, 3)
   path = evaluate.write_results(workdir, results)
   print(evaluate.format_table(results))

@@ -1,7 +1,9 @@
 """Every metric of `--mode=eval` over a test split, each image counted exactly once.
 
-The batches run through `masked_eval.masked_means` (the padded last batch is masked), so a
-test set of any size counts each image once; `write_results` keeps them in eval.json.
+The batches run through `masked_eval.masked_outputs` (the padded last batch is masked), so a
+test set of any size counts each image once; `write_results` keeps them in eval.json. Given
+a `cache_dir`, each batch's results are kept as it finishes, and an interrupted evaluation
+of the same weights, images and settings resumes from them.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import numpy as np
 
 from vampjax import figures, jsonio, likelihoods, priors, sharding
 from vampjax.data import pipeline
-from vampjax.metrics import active_units, image_quality, likelihood, lpips, masked_eval
+from vampjax.metrics import active_units, batch_cache, image_quality, likelihood, lpips, masked_eval
 from vampjax.vae import VAE
 
 EVAL_FILENAME = "eval.json"
+PARTIAL_DIR = "eval_partial"  # `--mode=eval`'s batches, kept until eval.json is written
 
 
 def _posterior_quantities(model: VAE, params: Any, lpips_params: tuple, batch: jax.Array,
@@ -58,9 +61,21 @@ def _jitted_metrics_step(model: VAE, config: ml_collections.FrozenConfigDict,
 
 
 def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections.ConfigDict,
-             rng: jax.Array, mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
-  """Every metric over `images` (uint8 or [0, 1] floats, NHWC), each image counted once."""
+             rng: jax.Array, mesh: jax.sharding.Mesh | None = None,
+             cache_dir: str | None = None) -> dict[str, Any]:
+  """Every metric over `images` (uint8 or [0, 1] floats, NHWC), each image counted once.
+
+  With `cache_dir`, batches already kept there (for these weights, images, config and rng)
+  are not run again; the directory is removed once the results are complete.
+  """
   mesh = mesh or sharding.make_mesh()
+  cache = None
+  if cache_dir is not None:
+    cache = batch_cache.BatchCache(cache_dir, batch_cache.digest(
+        params, images, config.to_json_best_effort(sort_keys=True), jax.random.key_data(rng)))
+    if len(cache):
+      print(f"resuming: {len(cache)} of {-(-len(images) // config.batch_size)} batches kept "
+            f"from an interrupted evaluation in {cache_dir}", flush=True)
   cfg = config.eval
   params = sharding.put_replicated(params, mesh)
   nets = tuple(lpips.load(name) for name in cfg.lpips_backbones)
@@ -72,27 +87,29 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
                                       tuple(cfg.lpips_backbones))
   is_step = lambda p, b, r, c: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
       model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True)
-  means_by_level, timing = {}, {"metrics": 0.0, "is_nll": 0.0}
+  timing = {"metrics": 0.0, "is_nll": 0.0}
 
   def batch_sums(batch, mask, rng):
-    """The batch's masked sums; keeps its posterior means and times both passes."""
+    """The batch's masked sums and its images' posterior means by level; times both passes."""
     batch_rng, is_rng = jax.random.split(rng)
     start = time.perf_counter()
     sums, level_means = jax.device_get(metrics_step(params, lpips_params, batch, mask, batch_rng,
                                            components, beta))
     timing["metrics"] += time.perf_counter() - start
     host_mask = np.asarray(mask)
-    for level, mu in level_means.items():
-      means_by_level.setdefault(level, []).append(np.asarray(mu)[host_mask])
     if cfg.is_samples > 0:
       start = time.perf_counter()
       log_px = np.asarray(jax.device_get(is_step(params, batch, is_rng, components)), np.float64)
       timing["is_nll"] += time.perf_counter() - start
       sums["is_log_px"] = np.sum(log_px[host_mask])
-    return sums
+    return {"sums": sums, "posterior_means": {level: np.asarray(mu)[host_mask]
+                                              for level, mu in level_means.items()}}
 
-  means, count = masked_eval.masked_means(batch_sums, images, config.batch_size, mesh, rng,
-                                          progress=True)
+  outputs = masked_eval.masked_outputs(batch_sums, images, config.batch_size, mesh, rng,
+                                       progress=True, cache=cache)
+  means, count = masked_eval.means_of([output["sums"] for output in outputs])
+  means_by_level = {level: [output["posterior_means"][level] for output in outputs]
+                    for level in outputs[0]["posterior_means"]}
   num_dims = math.prod(images.shape[1:])
   constant = likelihoods.normalising_constant(config.likelihood, num_dims)
   by_level = {level: active_units.active_units(np.concatenate(mus), cfg.au_threshold)
@@ -128,6 +145,8 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
     results["is_nll_bits_per_dim"] = likelihood.bits_per_dim(nll, num_dims)
   results["posterior_mean_variance"] = [float(v) for v in variances]
   results["timing_s"] = {name: round(value, 3) for name, value in timing.items()}
+  if cache is not None:
+    cache.clear()
   return results
 
 

@@ -1,8 +1,8 @@
 """The masked evaluation loop over a test split, and the loss terms it averages.
 
-`masked_means` is the one loop: padded batches (`pipeline.eval_batches`), put on the
-mesh, a step returning masked sums, and their means over the unmasked images, so each
-image counts exactly once. The training loop's periodic test loss (`loss_means`) and
+`masked_outputs` is the one loop: padded batches (`pipeline.eval_batches`), put on the
+mesh, a step returning masked sums (kept per batch in a `BatchCache` when given one), and
+`means_of` their means over the unmasked images, so each image counts exactly once. The training loop's periodic test loss (`loss_means`) and
 `--mode=eval` (`evaluate.evaluate`) both run it.
 """
 
@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from vampjax import objective, sharding
 from vampjax.data import pipeline
+from vampjax.metrics import batch_cache
 from vampjax.vae import VAE
 
 Metrics = dict[str, jax.Array]
@@ -27,24 +28,43 @@ Metrics = dict[str, jax.Array]
 BatchSums = Callable[[jax.Array, jax.Array, jax.Array], Metrics]
 
 
-def masked_means(step: BatchSums, images: np.ndarray, batch_size: int,
-                 mesh: jax.sharding.Mesh, rng: jax.Array,
-                 progress: bool = False) -> tuple[dict[str, float], int]:
-  """Mean of each of `step`'s sums over `images`, and the number of images.
+def masked_outputs(step: BatchSums, images: np.ndarray, batch_size: int,
+                   mesh: jax.sharding.Mesh, rng: jax.Array, progress: bool = False,
+                   cache: batch_cache.BatchCache | None = None) -> list[Any]:
+  """Each batch's `step` output on the host, in order; batch i gets fold_in(rng, i).
 
-  Batch i gets fold_in(rng, i). The steps are dispatched without waiting; their sums are
-  added on the host in float64 at the end.
+  Without a cache the steps are dispatched without waiting. With one, each batch's output
+  is read back and kept as it finishes, and a batch the cache already has is not run again.
   """
+  outputs = []
   with tqdm(pipeline.eval_batches(images, batch_size), total=-(-len(images) // batch_size),
             desc="eval", unit="batch", dynamic_ncols=True,
             disable=not progress or jax.process_index() != 0) as batches:  # ends its line
-    per_batch = [step(*sharding.put_batch(batch_and_mask, mesh), jax.random.fold_in(rng, i))
-                 for i, batch_and_mask in enumerate(batches)]
-  per_batch = jax.device_get(per_batch)
+    for i, batch_and_mask in enumerate(batches):
+      kept = cache.get(i) if cache is not None else None
+      if kept is None:
+        kept = step(*sharding.put_batch(batch_and_mask, mesh), jax.random.fold_in(rng, i))
+        if cache is not None:
+          kept = jax.device_get(kept)
+          cache.put(i, kept)
+      outputs.append(kept)
+  return jax.device_get(outputs)
+
+
+def means_of(per_batch: list[Metrics]) -> tuple[dict[str, float], int]:
+  """The mean of each summed metric over the images the batches counted, and their number
+  (the sums are added in float64)."""
   count = int(sum(float(sums["count"]) for sums in per_batch))
   means = {name: math.fsum(float(sums[name]) for sums in per_batch) / count
            for name in per_batch[0] if name != "count"}
   return means, count
+
+
+def masked_means(step: BatchSums, images: np.ndarray, batch_size: int,
+                 mesh: jax.sharding.Mesh, rng: jax.Array,
+                 progress: bool = False) -> tuple[dict[str, float], int]:
+  """Mean of each of `step`'s sums over `images`, and the number of images."""
+  return means_of(masked_outputs(step, images, batch_size, mesh, rng, progress))
 
 
 @functools.lru_cache(maxsize=None)
