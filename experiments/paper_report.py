@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from experiments import budgets as budgets_lib
-from experiments import ablation, report, study_figures
+from experiments import ablation, records, report, study_figures
 from experiments import seeds as seeds_lib
 from experiments.run import RowResult
 from experiments.tables import Claim, Table
@@ -155,6 +155,18 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
   return lines
 
 
+def pseudo_input_stats(result: RowResult) -> dict[str, float] | None:
+  """The median, 99th percentile and share ≥ 0.5 of a VampPrior run's pseudo-input pixels
+  (None for other priors), from the evaluated checkpoint or the row's record."""
+  if result.record is not None:
+    return result.record["pseudo_inputs"]
+  pixels = study_figures.pseudo_input_pixels(result)
+  if pixels is None:
+    return None
+  return {"median": float(np.median(pixels)), "p99": float(np.percentile(pixels, 99)),
+          "share_at_half": float(np.mean(pixels >= 0.5))}
+
+
 def pseudo_inputs_table(results: list[RowResult]) -> list[str]:
   """How far each VampPrior run moved its pseudo-inputs from their start: their pixels'
   median, 99th percentile and share at 0.5 or above, beside the test images' own (a digit is
@@ -162,14 +174,14 @@ def pseudo_inputs_table(results: list[RowResult]) -> list[str]:
   lines = ["| model | seed | pseudo-inputs | pixel median | 99th percentile | pixels ≥ 0.5 |",
            "|---|---|---|---|---|---|"]
   for r in results:
-    pixels = study_figures.pseudo_input_pixels(r)
-    if pixels is None:
+    stats = pseudo_input_stats(r)
+    if stats is None:
       continue
     config = r.plan.config
     how = (f"{config.pseudo_param}, {'learned' if config.train_pseudo_inputs else 'fixed'}, "
            f"{config.pseudo_init} init")
-    lines.append(f"| {r.row.label} | {r.seed} | {how} | {np.median(pixels):.3f} "
-                 f"| {np.percentile(pixels, 99):.3f} | {np.mean(pixels >= 0.5):.1%} |")
+    lines.append(f"| {r.row.label} | {r.seed} | {how} | {stats['median']:.3f} "
+                 f"| {stats['p99']:.3f} | {stats['share_at_half']:.1%} |")
   if len(lines) == 2:
     return []
   test = pipeline.to_float(np.asarray(results[0].plan.dataset.test))
@@ -179,11 +191,14 @@ def pseudo_inputs_table(results: list[RowResult]) -> list[str]:
           f"| {np.percentile(test, 99):.3f} | {np.mean(test >= 0.5):.1%} |", ""]
 
 
-def samples_figure(results: list[RowResult], path: str) -> str:
+def samples_figure(results: list[RowResult], path: str) -> str | None:
   """Test images, then each paper row's prior samples and, for a VampPrior, its pseudo-inputs
   and their decodings, all from the evaluated checkpoint (extra rows left out, unless the
-  report has no other)."""
-  drawn = [r for r in results if not r.row.extra] or results
+  report has no other; rows from records have no weights to draw with). None: none to draw."""
+  live = [r for r in results if r.record is None]
+  drawn = [r for r in live if not r.row.extra] or live
+  if not drawn:
+    return None
   images = [(r, study_figures.model_images(r, study_figures.COLUMNS)) for r in drawn]
   panels = [("binarized test images", images[0][1]["data"])]
   for r, im in images:
@@ -192,6 +207,26 @@ def samples_figure(results: list[RowResult], path: str) -> str:
       panels += [(f"{r.row.label}: pseudo-inputs", im["pseudo"]),
                  (f"{r.row.label}: their decodings", im["pseudo_decoded"])]
   return study_figures.plot_grids(panels, "Samples of the evaluated checkpoints", path)
+
+
+def from_records(results: list[RowResult]) -> list[str]:
+  """A line naming the rows that come from their records, and the records' sources."""
+  kept = [r for r in results if r.record is not None]
+  if not kept:
+    return []
+  return ["Rows from their records (their runs are no longer on this machine: no samples "
+          "drawn; `--reuse-records`): " + "; ".join(
+              f"{r.row.label}, seed {r.seed} ({r.record['source']})" for r in kept) + ".", ""]
+
+
+def write_records(results: list[RowResult], records_dir: str) -> None:
+  """The record of every row evaluated from its run (rows from records keep theirs)."""
+  for r in results:
+    if r.record is None:
+      records.write(records_dir, records.make(
+          r.row.key, r.seed, r.step, r.metrics, r.train_log,
+          {split: study_figures.curves(r, split) for split in ("validation",)},
+          pseudo_input_stats(r), r.plan.workdir))
 
 
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
@@ -226,14 +261,14 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       f"{results[0].plan.train_size} images at the median images/s of the run's logged "
       "training intervals (validation passes left out). Time in train steps: those intervals "
       "summed over every session of the run (time paused or shared with other runs counts in "
-      "full).", "", *report.rows_left_out(table, results),
+      "full).", "", *report.rows_left_out(table, results), *from_records(results),
       "## Against the published figures", "", references_text, "", *references_table(results, spreads), "",
       "## Test NLL over seeds", "", *seeds_table(results, spreads), "",
       "## Verdict", "", *verdict(table, results), "",
       *ablation.section({r.row.key: r.row for r in results}, spreads), "",
       *pseudo_inputs_table(results),
       "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",
-      "## Samples", "", f"![samples]({os.path.basename(samples)})", "",
+      *(["## Samples", "", f"![samples]({os.path.basename(samples)})", ""] if samples else []),
       "## Commands", "", "Each model's training, then the evaluation of its best checkpoint:", ""]
   for r in results:
     eval_keys = {"eval.num_examples": family.eval_examples,
@@ -246,6 +281,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       commands += [report.command(r.row, r.plan, "eval", {**eval_keys, "eval.is_samples": 0}),
                    report.command(r.row, r.plan, "eval", nll_keys)]
     lines += [f"**{r.row.label}, seed {r.seed}**", "", "```bash", *commands, "```", ""]
+  write_records(results, records.directory(out_dir, OUTPUTS[table.number][0]))
   path = os.path.join(out_dir, report_name)
   with open(path, "w") as f:
     f.write("\n".join(lines))

@@ -19,7 +19,7 @@ import os
 import time
 
 from experiments import budgets as budgets_lib
-from experiments import paper_report, report, run
+from experiments import paper_report, records, report, run
 from experiments.tables import TABLES
 from vampjax import xla_cpu
 
@@ -50,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="leave out the rows marked extra (the smoke budget always does)")
   parser.add_argument("--train-only", action="store_true",
                       help="train (or resume) the rows, evaluate nothing, write no report")
+  parser.add_argument("--reuse-records", action="store_true",
+                      help="--table paper and fashion: a row whose run is not in the workdir "
+                      "root is taken from the record its last report committed (test metrics, "
+                      "training log, validation curve) instead of trained again")
   parser.add_argument("--workdir-root", default="runs/reproduce")
   parser.add_argument("--results-dir", default=None,
                       help="where table<N>.md and figures go "
@@ -57,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   args = parser.parse_args(argv)
   if args.data != "celeba_sample" and not args.data_path:
     parser.error(f"--data {args.data} needs --data-path")
+  if args.reuse_records and TABLES[args.table].family != "paper":
+    parser.error("--reuse-records applies to --table paper and fashion (the reports that "
+                 "keep records)")
   if args.seeds and len(args.seeds) > 1 and TABLES[args.table].family != "paper":
     parser.error("--seeds with several seeds applies to --table paper and fashion (their "
                  "reports give each row's mean ± sd); the study tables take one seed")
@@ -69,10 +76,12 @@ def main(argv: list[str] | None = None) -> str | None:
   xla_cpu.use_compilation_cache()
   table, budget = TABLES[args.table], budgets_lib.BUDGETS[args.budget]
   began = time.perf_counter()
-  results = run.run_table(table, budget, args)
+  out_dir = args.results_dir or os.path.join(ROOT, "experiments", "results", budget.name)
+  records_dir = (records.directory(out_dir, paper_report.OUTPUTS[table.number][0])
+                 if args.reuse_records else None)
+  results = run.run_table(table, budget, args, records_dir)
   if args.train_only:
     return None
-  out_dir = args.results_dir or os.path.join(ROOT, "experiments", "results", budget.name)
   if table.family == "paper":  # the paper's benchmark and its Fashion-MNIST table
     path = paper_report.write_report(table, budget, results, out_dir)
   else:

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from experiments import budgets as budgets_lib
+from experiments import records
 from experiments import seeds as seeds_lib
 from experiments.tables import Row, Table
 from vampjax import config_validation, data, jsonio, train, workdir as workdir_lib
@@ -195,6 +196,7 @@ class RowResult:
   step: int
   metrics: dict[str, Any]
   train_log: dict[str, Any]
+  record: dict[str, Any] | None = None  # set when the row comes from its record, not its run
 
   @property
   def seed(self) -> int:
@@ -210,11 +212,17 @@ def selected_rows(table: Table, budget: budgets_lib.Budget, args: argparse.Names
           and (not args.rows or row.key in args.rows)]
 
 
-def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
-              ) -> list[RowResult]:
+def has_run(workdir: str) -> bool:
+  return os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE))
+
+
+def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,
+              records_dir: str | None = None) -> list[RowResult]:
   """Trains and evaluates every row (or those of `args.rows`; with `args.train_only` none is
   evaluated) with each seed of `args.seeds` (default: the budget's); rows of one config and
-  seed share a run, evaluated in step order. Results come row by row, seeds in order."""
+  seed share a run, evaluated in step order. Results come row by row, seeds in order.
+  With `records_dir`, a row whose run is not in the workdir root but has a record there
+  comes from its record (records.py) and is not trained."""
   family = budget.family(table.family)
   rows = [seeds_lib.seeded(row, seed) for row in selected_rows(table, budget, args)
           for seed in (args.seeds or family.seeds)]
@@ -225,14 +233,21 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
   for group in groups.values():
     plan = plan_run(table, group, budget, args, args.workdir_root)
     for row in sorted(group, key=lambda r: plan.eval_steps[r.key]):
-      step = plan.eval_steps[row.key]
-      print(f"== table {table.number}: {row.label}, seed {seeds_lib.seed_of(row)} -> "
+      step, key = plan.eval_steps[row.key], (row.key, seeds_lib.seed_of(row))
+      record = (records.read(records_dir, *key)
+                if records_dir is not None and not has_run(plan.workdir) else None)
+      if record is not None:
+        print(f"== table {table.number}: {row.label}, seed {key[1]} <- its record "
+              f"({record['source']})", flush=True)
+        results[key] = RowResult(row, plan, record["step"], record["metrics"],
+                                 record["train_log"], record)
+        continue
+      print(f"== table {table.number}: {row.label}, seed {key[1]} -> "
             f"{plan.workdir} (step {step})", flush=True)
       log = train_until(plan, step)
       if args.train_only:
         continue
       chosen = choose_checkpoint(plan.workdir, None if row.at_epoch is None else step)
-      key = (row.key, seeds_lib.seed_of(row))
       results[key] = RowResult(row, plan, chosen.step, evaluate_run(
           plan, chosen.step, family, chosen.which == "best"), log)
   keys = [(row.key, seeds_lib.seed_of(row)) for row in rows]

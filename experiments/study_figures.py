@@ -55,7 +55,10 @@ def _final(results: list[Any], study_only: bool = True) -> list[Any]:
   return [r for r in results if r.step == r.plan.total_steps and not (study_only and r.row.extra)]
 
 
-def _curves(result: Any, split: str) -> list[dict[str, float]]:
+def curves(result: Any, split: str) -> list[dict[str, float]]:
+  """`split`'s logged lines of the row's run (of its record when it comes from one)."""
+  if getattr(result, "record", None) is not None:
+    return result.record["curves"].get(split, [])
   path = os.path.join(result.plan.workdir, METRICS_FILE)
   return figures.read_metrics(path).get(split, []) if os.path.exists(path) else []
 
@@ -69,7 +72,7 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
   starts = list(from_epoch) + [0.0] * (len(panels) - len(from_epoch))
   for ax, (panel, names), start in zip(axes[0], panels, starts):
     for i, result in enumerate(results):
-      records = [r for r in _curves(result, split) if _epochs(r["step"], result) >= start]
+      records = [r for r in curves(result, split) if _epochs(r["step"], result) >= start]
       x = [_epochs(r["step"], result) for r in records]
       for style, name in zip(("-", "--", ":"), names):
         label = result.row.label + (f" ({name})" if len(names) > 1 else "")

@@ -142,13 +142,46 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   path = reproduce.main(argv[:-1] + [partial, "--rows", "standard"])
   with open(path) as f:
     report = f.read()
-  results_table = report.split("## Results\n\n")[1].split("\n\n")[0].splitlines()[2:]
-  assert [line.split(" | ")[0][2:] for line in results_table] == ["standard prior N(0, I)"]
+  assert [line.split(" | ")[0][2:] for line in _results_lines(report)] == [
+      "standard prior N(0, I)"]
   left_out = [row.label for row in tables.TABLES["paper"].rows if row.key != "standard"]
   assert f"not in this report: {'; '.join(left_out)}." in report
   assert "beat" not in report  # every claim needs a row this report leaves out
   assert re.search(r"- standard prior N\(0, I\): [0-9.]+ nats \(mean of 1\), [+-][0-9.]+ from "
                    r"the nearest reference", report)
+
+
+def _results_lines(report: str) -> list[str]:
+  return report.split("## Results\n\n")[1].split("\n\n")[0].splitlines()[2:]
+
+
+def test_paper_report_written_again_from_records(dirs: tuple[str, str], tmp_path):
+  """--reuse-records: a row whose run is gone comes from the record its report committed
+  (same numbers, pseudo-inputs and validation curve), is not trained again, and is named."""
+  runs, results = dirs
+  argv = ["--table", "paper", "--budget", "smoke", "--workdir-root", runs,
+          "--results-dir", results, "--rows", "standard", "vamp"]
+  vamp = os.path.join(runs, "smoke", "mnist_binary", "paper.vae_vamp")
+  validation = {"step": 3, "split": "validation", "loss": 543.25}  # smoke runs validate none
+  with open(os.path.join(vamp, "metrics.jsonl"), "a") as f:
+    f.write(json.dumps(validation) + "\n")
+  with open(reproduce.main(argv)) as f:
+    before = f.read()
+  moved = str(tmp_path / "vamp_run")
+  os.rename(vamp, moved)
+  try:
+    with open(reproduce.main(argv + ["--reuse-records"])) as f:
+      after = f.read()
+    assert not os.path.exists(vamp)  # not trained again
+  finally:
+    os.rename(moved, vamp)
+  assert _results_lines(after) == _results_lines(before)
+  pseudo = [line for line in before.splitlines() if line.startswith("| VampPrior, K = 500 | 0 |")]
+  assert len(pseudo) == 2 and all(line in after for line in pseudo)  # seeds + pseudo-inputs
+  assert re.search(r"Rows from their records .*: VampPrior, K = 500, seed 0 \(its run in "
+                   rf"{re.escape(vamp)}, recorded [0-9-]+\)\.", after)
+  with open(os.path.join(results, "paper_mnist_records", "vamp_seed0.json")) as f:
+    assert json.load(f)["curves"] == {"validation": [validation]}
 
 
 def test_step_timing_sums_logged_intervals(tmp_path):
