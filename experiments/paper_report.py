@@ -48,7 +48,20 @@ def _epochs(result: RowResult, step: int) -> float:
   return step / max(1, result.plan.train_size // result.plan.config.batch_size)
 
 
-def results_table(results: list[RowResult]) -> list[str]:
+def own_budget(result: RowResult, family: budgets_lib.FamilyBudget) -> str:
+  """' (its own budget: ...)' for a row whose run has a smaller budget than the table's."""
+  own = result.plan.family
+  if own == family:
+    return ""
+  parts = [f"{own.epochs:g} epochs" if own.epochs != family.epochs else "",
+           f"IS-NLL S = {own.is_samples} on "
+           f"{'all' if own.is_examples < 0 else f'the first {own.is_examples}'} test images"
+           if (own.is_samples, own.is_examples) != (family.is_samples, family.is_examples)
+           else ""]
+  return f" (its own budget: {'; '.join(part for part in parts if part)})"
+
+
+def results_table(results: list[RowResult], family: budgets_lib.FamilyBudget) -> list[str]:
   lines = ["| model | seed | test NLL (nats) | −ELBO (nats) | active units | epochs trained "
            "| best epoch (evaluated) | epoch time (median) | time in train steps "
            "| eval wall time |",
@@ -57,7 +70,8 @@ def results_table(results: list[RowResult]) -> list[str]:
     m, log = r.metrics, r.train_log
     stopped = " (early stop)" if log.get("stopped_early") else ""
     lines.append(
-        f"| {r.row.label} | {r.seed} | {report.fmt(m.get('is_nll_nats'), 2)} "
+        f"| {r.row.label}{own_budget(r, family)} | {r.seed} "
+        f"| {report.fmt(m.get('is_nll_nats'), 2)} "
         f"| {report.fmt(m['neg_elbo_nats'], 2)} | {report.au_text(m)} "
         f"| {_epochs(r, log.get('steps', r.plan.total_steps)):.0f}{stopped} "
         f"| {_epochs(r, r.step):.0f} (step {r.step}, "
@@ -253,7 +267,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       f"- **Machine:** {report.machine()}.",
       "- **Protocol (the paper's):** validation −ELBO (β = 1) after every epoch, early "
       "stopping, and the test set scored with the best validation checkpoint.", "",
-      "## Results", "", *results_table(results), "",
+      "## Results", "", *results_table(results, family), "",
       f"Test NLL: importance sampling with S = {first['settings']['is_samples']} samples over "
       f"{report.test_images(first['is_examples'], total)}; −ELBO and active units "
       f"(Var_x E_q[z_d] > {first['au_threshold']}) over "
@@ -271,11 +285,11 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       *(["## Samples", "", f"![samples]({os.path.basename(samples)})", ""] if samples else []),
       "## Commands", "", "Each model's training, then the evaluation of its best checkpoint:", ""]
   for r in results:
-    eval_keys = {"eval.num_examples": family.eval_examples,
-                 "eval.is_samples": family.is_samples}
-    nll_keys = {"eval.num_examples": family.is_examples, "eval.is_samples": family.is_samples}
+    own = r.plan.family
+    eval_keys = {"eval.num_examples": own.eval_examples, "eval.is_samples": own.is_samples}
+    nll_keys = {"eval.num_examples": own.is_examples, "eval.is_samples": own.is_samples}
     commands = [report.command(r.row, r.plan)]
-    if family.is_examples == family.eval_examples:
+    if own.is_examples == own.eval_examples:
       commands.append(report.command(r.row, r.plan, "eval", eval_keys))
     else:  # the metrics on every test image, the NLL on the first is_examples
       commands += [report.command(r.row, r.plan, "eval", {**eval_keys, "eval.is_samples": 0}),

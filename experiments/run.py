@@ -57,10 +57,16 @@ class RunPlan:
   train_size: int
   total_steps: int
   eval_steps: dict[str, int]     # row key -> checkpoint step
+  family: budgets_lib.FamilyBudget  # the budget of the run's rows (row_family)
 
 
 def steps_per_epoch(train_size: int, batch_size: int) -> int:
   return max(1, train_size // batch_size)  # batches are drawn with drop_remainder
+
+
+def row_family(budget: budgets_lib.Budget, table: Table, row: Row) -> budgets_lib.FamilyBudget:
+  """The budget's family for `table`, with the fields `row` replaces at this budget."""
+  return dataclasses.replace(budget.family(table.family), **row.budgets.get(budget.name, {}))
 
 
 def plan_run(table: Table, rows: list[Row], budget: budgets_lib.Budget, args: argparse.Namespace,
@@ -68,7 +74,7 @@ def plan_run(table: Table, rows: list[Row], budget: budgets_lib.Budget, args: ar
   """The config of a run: the config file, the data, the budget's and the row's overrides, and
   the derived keys (steps, KL warm-up, checkpoints kept for intermediate evaluations).
   The config is validated (as main.py does) before its data is loaded."""
-  family = budget.family(table.family)
+  family = row_family(budget, table, rows[0])
   config = importlib.import_module(f"configs.{rows[0].config}").get_config()
   overrides = {**data_overrides(table, args), **family.overrides, **rows[0].overrides}
   config.update_from_flattened_dict(overrides)
@@ -93,7 +99,7 @@ def plan_run(table: Table, rows: list[Row], budget: budgets_lib.Budget, args: ar
   config.update_from_flattened_dict(derived)
   overrides.update(derived)
   workdir = os.path.join(workdir_root, budget.name, config.data.name, rows[0].run_name)
-  return RunPlan(config, dataset, overrides, workdir, train_size, total, eval_steps)
+  return RunPlan(config, dataset, overrides, workdir, train_size, total, eval_steps, family)
 
 
 def step_timing(workdir: str, batch_size: int, train_size: int) -> dict[str, float]:
@@ -149,14 +155,14 @@ def eval_config(plan: RunPlan, step: int, examples: int, backbones: tuple[str, .
   return config
 
 
-def evaluate_run(plan: RunPlan, step: int, family: budgets_lib.FamilyBudget,
-                 best: bool = False) -> dict[str, Any]:
+def evaluate_run(plan: RunPlan, step: int, best: bool = False) -> dict[str, Any]:
   """Every metric of the checkpoint at `step`, with `best` the best validation checkpoint
   (cached in the workdir per settings).
 
   The IS-NLL is computed in a second pass over the first `is_examples` test images, so that
   the cheap metrics can see more images than the expensive likelihood.
   """
+  family = plan.family
   settings = evaluation_settings(family, step, best)
   path = os.path.join(plan.workdir, EVAL_DIR, f"step_{step}.json")
   cached = jsonio.read_json(path)
@@ -216,6 +222,16 @@ def has_run(workdir: str) -> bool:
   return os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE))
 
 
+def row_seeds(budget: budgets_lib.Budget, table: Table, row: Row,
+              asked: list[int] | None) -> list[int]:
+  """The seeds `row` runs with: those asked for (default: the budget's), less any its own
+  budget leaves out."""
+  seeds = asked or budget.family(table.family).seeds
+  if "seeds" not in row.budgets.get(budget.name, {}):
+    return list(seeds)
+  return [seed for seed in seeds if seed in row_family(budget, table, row).seeds]
+
+
 def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,
               records_dir: str | None = None) -> list[RowResult]:
   """Trains and evaluates every row (or those of `args.rows`; with `args.train_only` none is
@@ -223,9 +239,8 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
   seed share a run, evaluated in step order. Results come row by row, seeds in order.
   With `records_dir`, a row whose run is not in the workdir root but has a record there
   comes from its record (records.py) and is not trained."""
-  family = budget.family(table.family)
   rows = [seeds_lib.seeded(row, seed) for row in selected_rows(table, budget, args)
-          for seed in (args.seeds or family.seeds)]
+          for seed in row_seeds(budget, table, row, args.seeds)]
   groups: dict[str, list[Row]] = {}
   for row in rows:
     groups.setdefault(row.run_name, []).append(row)
@@ -249,6 +264,6 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
         continue
       chosen = choose_checkpoint(plan.workdir, None if row.at_epoch is None else step)
       results[key] = RowResult(row, plan, chosen.step, evaluate_run(
-          plan, chosen.step, family, chosen.which == "best"), log)
+          plan, chosen.step, chosen.which == "best"), log)
   keys = [(row.key, seeds_lib.seed_of(row)) for row in rows]
   return [results[key] for key in keys if key in results]

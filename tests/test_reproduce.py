@@ -75,9 +75,34 @@ def test_commands_parse_with_main_flags(dirs: tuple[str, str]):
   config_validation.check_override_keys(keys)
 
 
+def test_a_row_with_its_own_budget(dirs: tuple[str, str]):
+  """The convHVAE's cpu budget: 5 epochs with a warm-up of 1, one seed, S = 100 on the first
+  1000 test images; its report line names that budget. The other rows keep the table's."""
+  runs, _ = dirs
+  args = reproduce.parse_args(["--table", "paper", "--budget", "cpu", "--seeds", "0", "1", "2"])
+  table = tables.TABLES["paper"]
+  conv, vamp = (next(r for r in table.rows if r.key == key) for key in ("convhvae_vamp", "vamp"))
+  assert run.row_seeds(budgets.CPU, table, conv, args.seeds) == [0]
+  assert run.row_seeds(budgets.CPU, table, vamp, args.seeds) == [0, 1, 2]
+  assert run.row_seeds(budgets.FULL, table, conv, None) == [0]
+  plan = run.plan_run(table, [conv], budgets.CPU, args, runs)
+  per_epoch = run.steps_per_epoch(plan.train_size, plan.config.batch_size)
+  assert plan.total_steps == 5 * per_epoch and plan.config.kl_warmup_epochs == 1
+  assert run.evaluation_settings(plan.family, 1, True)["is_samples"] == 100
+  assert plan.overrides["kl_warmup_epochs"] == 1  # in the report's command line
+  result = run.RowResult(conv, plan, plan.total_steps, {}, {})
+  table_family = budgets.CPU.family("paper")
+  assert paper_report.own_budget(result, table_family) == (
+      " (its own budget: 5 epochs; IS-NLL S = 100 on the first 1000 test images)")
+  full_plan = run.plan_run(table, [conv], budgets.FULL, args, runs)
+  assert full_plan.family == budgets.FULL.family("paper")
+  assert paper_report.own_budget(run.RowResult(conv, full_plan, 1, {}, {}),
+                                 budgets.FULL.family("paper")) == ""
+
+
 @pytest.mark.parametrize("flags, keys", [
     ([], ["standard", "vamp", "mog", "vamp_data", "vamp_normgrad", "vamp_pixels",
-          "hvae_standard", "hvae_vamp"]),
+          "hvae_standard", "hvae_vamp", "convhvae_vamp"]),
     (["--no-extras"], ["standard", "vamp", "mog", "vamp_data", "hvae_standard", "hvae_vamp"]),
     (["--rows", "vamp", "vamp_normgrad"], ["vamp", "vamp_normgrad"]),
     (["--rows", "vamp", "vamp_normgrad", "--no-extras"], ["vamp"])])
@@ -87,7 +112,7 @@ def test_rows_selected_by_rows_and_no_extras(flags: list[str], keys: list[str]):
   assert [row.key for row in rows] == keys
   smoke = run.selected_rows(tables.TABLES["paper"], budgets.SMOKE, args)
   extras = {row.key for row in tables.TABLES["paper"].rows if row.extra}
-  assert extras == {"vamp_normgrad", "vamp_pixels"}
+  assert extras == {"vamp_normgrad", "vamp_pixels", "convhvae_vamp"}
   assert [row.key for row in smoke] == [key for key in keys if key not in extras]
 
 
