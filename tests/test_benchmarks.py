@@ -61,6 +61,18 @@ def test_op_profile(tmp_path, flags):
   assert ("IS-NLL" in profile["program"]) == bool(flags) and profile["ops"]
 
 
+def test_is_nll_variants_of_one_chunk_size_give_the_same_estimate(tmp_path):
+  out = str(tmp_path / "is_nll.json")
+  run("is_nll", "--tiny", "--configs=paper.vae_vamp", "--samples=8", "--rounds=1",
+      "--variants=map4,loop4,bce4,logsig4,priordot4,map8", f"--out={out}")
+  rows = {r["variant"]: r for r in read(out)["results"][0]["rows"]}
+  assert all(len(r["seconds"]) == 1 and r["gflop_per_s"] > 0 for r in rows.values())
+  for name in ("loop4", "bce4", "logsig4", "priordot4"):  # the same samples as map4
+    assert rows[name]["max_abs_diff_nats"] < 1e-3, name
+  assert rows["map8"]["max_abs_diff_nats"] > 1e-2  # other samples
+  assert os.path.exists(str(tmp_path / "is_nll.md"))
+
+
 def test_malloc_settings(tmp_path):
   out = str(tmp_path / "malloc.json")
   run("malloc_settings", "--tiny", "--configs=mnist_vamp", "--rounds=1", "--steps=1",

@@ -35,13 +35,22 @@ def importance_log_likelihood(rng: jax.Array, terms_fn: TermsFn,
   chunk_size (the chunk is shrunk to a divisor of S otherwise).
   """
   chunk_size = _chunk(num_samples, chunk_size)
-
-  def chunk_logsumexp(key):  # (N,)
-    noise = jax.random.normal(key, (chunk_size, *noise_shape))
-    return jax.nn.logsumexp(terms_lib.log_weights(terms_fn(noise)), axis=0)
-
-  per_chunk = jax.lax.map(chunk_logsumexp, jax.random.split(rng, num_samples // chunk_size))
+  per_chunk = jax.lax.map(
+      lambda key: chunk_logsumexp(key, terms_fn, noise_shape, chunk_size),
+      chunk_keys(rng, num_samples, chunk_size))
   return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
+
+
+def chunk_keys(rng: jax.Array, num_samples: int, chunk_size: int) -> jax.Array:
+  """The key of each chunk of `importance_log_likelihood`, (S / chunk_size,)."""
+  return jax.random.split(rng, num_samples // chunk_size)
+
+
+def chunk_logsumexp(key: jax.Array, terms_fn: TermsFn, noise_shape: tuple[int, int],
+                    chunk_size: int) -> jax.Array:
+  """logsumexp of one chunk's log-weights, (N,): the chunk's samples drawn from `key`."""
+  noise = jax.random.normal(key, (chunk_size, *noise_shape))
+  return jax.nn.logsumexp(terms_lib.log_weights(terms_fn(noise)), axis=0)
 
 
 def _chunk(num_samples: int, chunk_size: int) -> int:
