@@ -21,7 +21,8 @@ import numpy as np
 
 from vampjax import figures, jsonio, likelihoods, priors, sharding
 from vampjax.data import pipeline
-from vampjax.metrics import active_units, batch_cache, image_quality, likelihood, lpips, masked_eval
+from vampjax.metrics import (active_units, batch_cache, image_quality, likelihood, lpips,
+                             masked_eval)
 from vampjax.vae import VAE
 
 EVAL_FILENAME = "eval.json"

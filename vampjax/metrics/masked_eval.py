@@ -2,8 +2,9 @@
 
 `masked_outputs` is the one loop: padded batches (`pipeline.eval_batches`), put on the
 mesh, a step returning masked sums (kept per batch in a `BatchCache` when given one), and
-`means_of` their means over the unmasked images, so each image counts exactly once. The training loop's periodic test loss (`loss_means`) and
-`--mode=eval` (`evaluate.evaluate`) both run it.
+`means_of` their means over the unmasked images, so each image counts exactly once. The
+training loop's periodic test loss (`loss_means`) and `--mode=eval` (`evaluate.evaluate`)
+both run it.
 """
 
 from __future__ import annotations
