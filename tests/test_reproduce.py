@@ -158,7 +158,7 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   assert samples[..., :3].min() < 0.05 and samples[..., :3].max() > 0.95
   # every VampPrior run's pseudo-inputs, their pixel median as load_run gives them
   pseudo = vampjax.load_run(os.path.dirname(vamp_log)).pseudo_inputs()
-  assert re.search(rf"\| VampPrior, K = 500 \| 0 \| logits, learned, random init "
+  assert re.search(rf"\| VampPrior, K = 500 \| 0 \| pixels, learned, random init "
                    rf"\| {np.median(pseudo):.3f} \| {np.percentile(pseudo, 99):.3f} \|", report)
   assert "| VampPrior data: K = 500 fixed training images | 0 | pixels, fixed, data init |" \
       in report
