@@ -26,7 +26,7 @@ from experiments import records
 from experiments import seeds as seeds_lib
 from experiments.tables import Row, Table
 from vampjax import config_validation, data, jsonio, train, workdir as workdir_lib
-from vampjax.metrics import evaluate
+from vampjax.metrics import batch_cache, evaluate
 from vampjax.state import choose_checkpoint, latest_step, restore_model, rng_streams
 
 TRAIN_LOG = "reproduce_train.json"
@@ -192,6 +192,8 @@ def evaluate_run(plan: RunPlan, step: int, best: bool = False) -> dict[str, Any]
   results["eval_seconds"] = time.perf_counter() - began
   results["settings"] = settings
   jsonio.write_json_atomic(path, results)
+  for suffix in ("_metrics", "_nll"):
+    batch_cache.remove(partial + suffix)
   return results
 
 

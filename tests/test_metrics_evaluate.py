@@ -107,17 +107,17 @@ def test_an_interrupted_evaluation_resumes_to_the_same_results(setup, tmp_path, 
   resumed = evaluate.evaluate(model, params, images, config, jax.random.key(1),
                               cache_dir=cache_dir)
   assert len(started) == 1  # only the third batch ran
-  assert not os.path.exists(cache_dir)  # removed once the results are complete
   assert set(resumed) == set(whole)
   for key in set(whole) - {"timing_s"}:
     assert resumed[key] == whole[key], key
 
   started.clear()
-  with pytest.raises(KeyboardInterrupt):
-    evaluate.evaluate(model, params, images, config, jax.random.key(1), cache_dir=cache_dir)
-  started.clear()
   stop_at[0] = None
   other = evaluate.evaluate(model, params, images, config, jax.random.key(2),
                             cache_dir=cache_dir)
-  assert len(started) == 3  # another rng: the kept batches were not used
+  assert len(started) == 3  # another rng: the kept batches were not used ...
   assert other["is_nll_nats"] != whole["is_nll_nats"]
+  kept = batch_cache.BatchCache.existing(cache_dir)  # ... but removed, and its own kept
+  assert len(kept) == 3 and len({os.path.basename(path)[:-9] for path in kept}) == 1
+  batch_cache.remove(cache_dir)
+  assert not os.path.exists(cache_dir)

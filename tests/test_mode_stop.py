@@ -15,7 +15,7 @@ from vampjax import figures, jsonio, modes
 from vampjax.metrics import batch_cache, evaluate
 
 
-def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_nothing(tmp_path):
+def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_no_output(tmp_path):
   workdir = str(tmp_path / "run")
   command = ["--config=configs/mnist_quickstart.py", f"--workdir={workdir}", *TINY,
              "--config.eval.num_examples=64"]
@@ -33,8 +33,8 @@ def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_nothing(tmp_path):
   assert evaluation.process.returncode == 130, evaluation.stderr
   assert "Traceback" not in evaluation.stderr, evaluation.stderr
   kept = batch_cache.BatchCache.existing(os.path.join(workdir, evaluate.PARTIAL_DIR))
-  resume_note = (f"; its {len(kept)} finished batches are kept in {workdir}/eval_partial: "
-                 "the next --mode=eval resumes from them") if kept else ""
+  resume_note = (f"; the next --mode=eval resumes after the {len(kept)} batches it finished "
+                 f"(kept in {workdir}/eval_partial)") if kept else ""
   assert evaluation.stderr.strip().splitlines()[-1] == (
       "stopped: --mode=eval interrupted (SIGINT); nothing written" + resume_note)
   assert [path for path in tree(workdir) if evaluate.PARTIAL_DIR not in path] == before
@@ -76,5 +76,5 @@ def test_an_interrupted_eval_says_where_its_finished_batches_are(tmp_path, monke
   with pytest.raises(modes.Interrupted) as stopped:
     modes.run_interruptible("eval", None, workdir)
   assert str(stopped.value) == (
-      "stopped: --mode=eval interrupted (SIGINT); nothing written; its 2 finished batches "
-      f"are kept in {workdir}/eval_partial: the next --mode=eval resumes from them")
+      "stopped: --mode=eval interrupted (SIGINT); nothing written; the next --mode=eval "
+      f"resumes after the 2 batches it finished (kept in {workdir}/eval_partial)")

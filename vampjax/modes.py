@@ -45,15 +45,15 @@ def run_interruptible(mode: str, config: ml_collections.ConfigDict, workdir: str
     MODES[mode](config, workdir)
   except KeyboardInterrupt:
     kept = sorted(path for path, mtime in _outputs(workdir).items() if before.get(path) != mtime)
-    raise Interrupted(mode, kept, _resume_note(workdir)) from None
+    raise Interrupted(mode, kept, _resume_note(workdir) if mode == "eval" else "") from None
 
 
 def _resume_note(workdir: str) -> str:
   """What an interrupted eval kept for the next one, if anything."""
   cache_dir = os.path.join(workdir, evaluate.PARTIAL_DIR)
   done = len(batch_cache.BatchCache.existing(cache_dir))
-  return (f"; its {done} finished batches are kept in {cache_dir}: the next --mode=eval "
-          "resumes from them") if done else ""
+  return (f"; the next --mode=eval resumes after the {done} batches it finished "
+          f"(kept in {cache_dir})") if done else ""
 
 
 def _restore(config: ml_collections.ConfigDict,
@@ -117,6 +117,7 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                  cache_dir=os.path.join(workdir, evaluate.PARTIAL_DIR))}
   results["timing_s"]["total"] = round(time.perf_counter() - start, 3)
   path = evaluate.write_results(workdir, results)
+  batch_cache.remove(os.path.join(workdir, evaluate.PARTIAL_DIR))
   print(evaluate.format_table(results))
   print(f"wrote {path} ({checkpoint}, {results['timing_s']['total']:.1f} s)")
   _write_figures(config, workdir, model, state.params, images,

@@ -2,8 +2,8 @@
 
 An IS-NLL at S = 5000 over 10 000 images takes most of an hour on a CPU; without this a
 Ctrl-C or a session's end at 99% starts it over. The cache is valid for one key (a digest of
-the weights, the images, the settings and the key of the randomness): a directory written
-under another key is emptied first, so a stale batch is never mixed in.
+the weights, the images, the settings, the key of the randomness and the JAX version), so a
+stale batch is never mixed in.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from flax import traverse_util
 
 from vampjax import jsonio
 
-KEY_FILENAME = "key.txt"
+KEY_CHARS = 32  # of the sha256 hex digest, in each batch file's name
 
 
 def digest(*parts: Any) -> str:
-  """sha256 over the bytes of every array leaf and the text of every other leaf of `parts`."""
-  h = hashlib.sha256()
+  """sha256 over the bytes of every array leaf and the text of every other leaf of `parts`,
+  and the JAX version."""
+  h = hashlib.sha256(jax.__version__.encode())
   for leaf in jax.tree_util.tree_leaves(parts):
     if isinstance(leaf, (np.ndarray, jax.Array)):
       array = np.asarray(jax.device_get(leaf))
@@ -37,27 +38,30 @@ def digest(*parts: Any) -> str:
 
 
 class BatchCache:
-  """Batch i's host results in `<directory>/batch_<i>_p<process>.npz`, valid for `key`."""
+  """Batch i's host results in `<directory>/batch_<key prefix>_<i>.npz`.
+
+  The key is in every file's name, so a batch of another key (another evaluation writing the
+  same directory, or a stale one) is never read; opening the cache removes those. One
+  process only: with several, each would decide alone which batches to skip (evaluate
+  caches nothing then).
+  """
 
   def __init__(self, directory: str, key: str):
-    self.directory, self.key = directory, key
-    if os.path.isdir(directory) and jsonio.read_text(self._key_path) != key:
-      shutil.rmtree(directory)
-
-  @property
-  def _key_path(self) -> str:
-    return os.path.join(self.directory, KEY_FILENAME)
+    self.directory, self.prefix = directory, f"batch_{key[:KEY_CHARS]}_"
+    for path in self.existing(directory):
+      if not os.path.basename(path).startswith(self.prefix):
+        os.remove(path)
 
   def _path(self, index: int) -> str:
-    return os.path.join(self.directory, f"batch_{index:05d}_p{jax.process_index()}.npz")
+    return os.path.join(self.directory, f"{self.prefix}{index:05d}.npz")
 
   @staticmethod
   def existing(directory: str) -> list[str]:
-    """This process's batch files in `directory`."""
-    return glob.glob(os.path.join(directory, f"batch_*_p{jax.process_index()}.npz"))
+    """The batch files in `directory`, of any key."""
+    return glob.glob(os.path.join(directory, "batch_*.npz"))
 
   def __len__(self) -> int:
-    return len(self.existing(self.directory))
+    return len(glob.glob(os.path.join(self.directory, f"{self.prefix}*.npz")))
 
   def get(self, index: int) -> dict[str, Any] | None:
     """Batch `index`'s results (a nested dict of arrays), or None when it has not run."""
@@ -70,13 +74,12 @@ class BatchCache:
 
   def put(self, index: int, results: dict[str, Any]) -> None:
     """Keeps batch `index`'s results (the directory is made by the first batch)."""
-    if not os.path.exists(self._key_path):
-      os.makedirs(self.directory, exist_ok=True)
-      jsonio.write_text_atomic(self._key_path, self.key)
+    os.makedirs(self.directory, exist_ok=True)
     flat = traverse_util.flatten_dict(results, sep="/")
     with jsonio.atomic_path(self._path(index)) as tmp, open(tmp, "wb") as f:
       np.savez(f, **{name: np.asarray(value) for name, value in flat.items()})
 
-  def clear(self) -> None:
-    """Removes the directory: called once the evaluation's results are written."""
-    shutil.rmtree(self.directory, ignore_errors=True)
+
+def remove(directory: str) -> None:
+  """Removes a cache's directory: for the caller, once the evaluation's results are written."""
+  shutil.rmtree(directory, ignore_errors=True)

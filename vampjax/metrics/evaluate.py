@@ -66,12 +66,13 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
              cache_dir: str | None = None) -> dict[str, Any]:
   """Every metric over `images` (uint8 or [0, 1] floats, NHWC), each image counted once.
 
-  With `cache_dir`, batches already kept there (for these weights, images, config and rng)
-  are not run again; the directory is removed once the results are complete.
+  With `cache_dir` (one process only), batches already kept there for these weights, images,
+  config and rng are not run again; the caller removes it (`batch_cache.remove`) once it
+  has written the results.
   """
   mesh = mesh or sharding.make_mesh()
   cache = None
-  if cache_dir is not None:
+  if cache_dir is not None and jax.process_count() == 1:
     cache = batch_cache.BatchCache(cache_dir, batch_cache.digest(
         params, images, config.to_json_best_effort(sort_keys=True), jax.random.key_data(rng)))
     if len(cache):
@@ -146,8 +147,6 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
     results["is_nll_bits_per_dim"] = likelihood.bits_per_dim(nll, num_dims)
   results["posterior_mean_variance"] = [float(v) for v in variances]
   results["timing_s"] = {name: round(value, 3) for name, value in timing.items()}
-  if cache is not None:
-    cache.clear()
   return results
 
 

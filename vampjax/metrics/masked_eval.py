@@ -29,7 +29,7 @@ Metrics = dict[str, jax.Array]
 BatchSums = Callable[[jax.Array, jax.Array, jax.Array], Metrics]
 
 
-def masked_outputs(step: BatchSums, images: np.ndarray, batch_size: int,
+def masked_outputs(step: Callable[..., Any], images: np.ndarray, batch_size: int,
                    mesh: jax.sharding.Mesh, rng: jax.Array, progress: bool = False,
                    cache: batch_cache.BatchCache | None = None) -> list[Any]:
   """Each batch's `step` output on the host, in order; batch i gets fold_in(rng, i).
