@@ -125,6 +125,9 @@ def step_timing(workdir: str, batch_size: int, train_size: int) -> dict[str, flo
 def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
   """Trains (resumes) the run up to `step`, or until early stopping ends it; returns its
   last step, whether it stopped early, and its `step_timing`."""
+  differences = workdir_lib.config_differences(plan.workdir, plan.config)
+  if differences:  # checked even when nothing is left to train: its results are reused
+    raise workdir_lib.another_config_error(plan.workdir, differences)
   log_path = os.path.join(plan.workdir, TRAIN_LOG)
   log = jsonio.read_json(log_path) or {}
   start = latest_step(plan.workdir) or 0

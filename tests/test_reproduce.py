@@ -14,6 +14,7 @@ import vampjax
 from experiments import budgets, paper_report, reproduce, run, tables
 from experiments.report import claim_distance, claim_section, closeness_section, command
 from vampjax.data import fashion_mnist
+from vampjax.workdir import WorkdirError
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +175,28 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
   assert "beat" not in report  # every claim needs a row this report leaves out
   assert re.search(r"- standard prior N\(0, I\): [0-9.]+ nats \(mean of 1\), [+-][0-9.]+ from "
                    r"the nearest reference", report)
+
+
+def test_a_finished_run_of_another_config_is_not_reused(dirs: tuple[str, str]):
+  """A row whose config changed (here its pseudo-inputs' parametrisation) refuses the
+  finished run of the old config in its workdir instead of reusing its results."""
+  runs, _ = dirs
+  args = reproduce.parse_args(["--table", "paper", "--budget", "smoke", "--workdir-root", runs])
+  table = tables.TABLES["paper"]
+  vamp = next(row for row in table.rows if row.key == "vamp")
+  plan = run.plan_run(table, [vamp], budgets.SMOKE, args, runs)
+  run.train_until(plan, plan.total_steps)  # trained here unless an earlier test did
+  path = os.path.join(plan.workdir, "config.json")
+  with open(path) as f:
+    saved = f.read()
+  try:
+    with open(path, "w") as f:
+      json.dump({**json.loads(saved), "pseudo_param": "logits"}, f)
+    with pytest.raises(WorkdirError, match="pseudo_param"):
+      run.train_until(plan, plan.total_steps)
+  finally:
+    with open(path, "w") as f:
+      f.write(saved)
 
 
 def _results_lines(report: str) -> list[str]:

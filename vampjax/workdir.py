@@ -57,25 +57,38 @@ def _holds_results(workdir: str) -> bool:
           or (os.path.isdir(checkpoints) and bool(os.listdir(checkpoints))))
 
 
+def config_differences(workdir: str, config: ml_collections.ConfigDict) -> list[str]:
+  """The keys (not those that may change between sessions) in which the run saved in
+  `workdir` differs from `config`, with both values; none when it has no config.json."""
+  saved = jsonio.read_json(os.path.join(workdir, CONFIG_FILE))
+  if saved is None:
+    return []
+  # keys added since it was written count with their defaults
+  return _differences(_as_plain(_with_defaults(saved)), _as_plain(config))
+
+
+def another_config_error(workdir: str, differences: list[str]) -> WorkdirError:
+  """The one-line refusal of a workdir that holds a run of another config."""
+  return WorkdirError(
+      f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
+      f"{'; …' if len(differences) > 3 else ''}); use another --workdir, or --overwrite "
+      "to delete that run and start again.")
+
+
 def prepare(workdir: str, config: ml_collections.ConfigDict, overwrite: bool = False) -> None:
   """Creates `workdir`, or checks that the run in it has this config; writes config.json."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, CONFIG_FILE)
-  saved = jsonio.read_json(path)
-  if saved is not None:  # keys added since it was written count with their defaults
-    differences = _differences(_as_plain(_with_defaults(saved)), _as_plain(config))
-    if differences and not overwrite and _holds_results(workdir):
-      raise WorkdirError(
-          f"{workdir} holds a run of another config ({'; '.join(differences[:3])}"
-          f"{'; …' if len(differences) > 3 else ''}); use another --workdir, or --overwrite "
-          "to delete that run and start again.")
-    if differences:
-      for name in (CHECKPOINT_DIR, BEST_CHECKPOINT_DIR, METRICS_FILE):
-        target = os.path.join(workdir, name)
-        if os.path.isdir(target):
-          shutil.rmtree(target)
-        elif os.path.exists(target):
-          os.remove(target)
+  differences = config_differences(workdir, config)
+  if differences:
+    if not overwrite and _holds_results(workdir):
+      raise another_config_error(workdir, differences)
+    for name in (CHECKPOINT_DIR, BEST_CHECKPOINT_DIR, METRICS_FILE):
+      target = os.path.join(workdir, name)
+      if os.path.isdir(target):
+        shutil.rmtree(target)
+      elif os.path.exists(target):
+        os.remove(target)
   jsonio.write_text_atomic(path, config.to_json_best_effort(indent=2))
 
 
