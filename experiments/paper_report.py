@@ -240,7 +240,7 @@ def write_records(results: list[RowResult], records_dir: str) -> None:
       records.write(records_dir, records.make(
           r.row.key, r.seed, r.step, r.metrics, r.train_log,
           {split: study_figures.curves(r, split) for split in ("validation",)},
-          pseudo_input_stats(r), r.plan.workdir))
+          pseudo_input_stats(r), r.plan.workdir, r.plan.config))
 
 
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],

@@ -11,13 +11,22 @@ test metrics, training log, validation curve and pseudo-input statistics come fr
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from typing import Any
 
+import ml_collections
+
 from vampjax import jsonio
+from vampjax import workdir as workdir_lib
+
+
+class RecordError(Exception):
+  """A record made with another config than its row's now."""
 
 
 def directory(out_dir: str, report_stem: str) -> str:
+  """Where a report's records go: `<out_dir>/<report_stem>_records/`."""
   return os.path.join(out_dir, f"{report_stem}_records")
 
 
@@ -27,18 +36,31 @@ def _path(records_dir: str, row_key: str, seed: int) -> str:
 
 def make(row_key: str, seed: int, step: int, metrics: dict[str, Any],
          train_log: dict[str, Any], curves: dict[str, list[dict[str, float]]],
-         pseudo_inputs: dict[str, float] | None, workdir: str) -> dict[str, Any]:
-  """The record of one evaluated row, and where and when it was taken."""
+         pseudo_inputs: dict[str, float] | None, workdir: str,
+         config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The record of one evaluated row: its numbers, its run's config, where and when."""
   when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
   return {"row": row_key, "seed": seed, "step": step, "metrics": metrics,
           "train_log": train_log, "curves": curves, "pseudo_inputs": pseudo_inputs,
+          "config": json.loads(config.to_json_best_effort()),
           "source": f"its run in {workdir}, recorded {when}"}
 
 
 def write(records_dir: str, record: dict[str, Any]) -> str:
+  """Writes `record` as `<row>_seed<s>.json` in `records_dir`; returns its path."""
   return jsonio.write_json_atomic(_path(records_dir, record["row"], record["seed"]), record)
 
 
-def read(records_dir: str, row_key: str, seed: int) -> dict[str, Any] | None:
-  """The row's record for `seed`, or None when there is none."""
-  return jsonio.read_json(_path(records_dir, row_key, seed))
+def read(records_dir: str, row_key: str, seed: int,
+         config: ml_collections.ConfigDict) -> dict[str, Any] | None:
+  """The row's record for `seed`, or None when there is none; refused (RecordError) when it
+  was made with another config than `config` (the row changed since)."""
+  path = _path(records_dir, row_key, seed)
+  record = jsonio.read_json(path)
+  if record is not None:
+    differences = workdir_lib.saved_config_differences(record["config"], config)
+    if differences:
+      raise RecordError(f"{path} was made with another config than the row's now "
+                        f"({'; '.join(differences[:3])}); delete it, or leave out "
+                        "--reuse-records to train the row")
+  return record

@@ -254,7 +254,7 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
     plan = plan_run(table, group, budget, args, args.workdir_root)
     for row in sorted(group, key=lambda r: plan.eval_steps[r.key]):
       step, key = plan.eval_steps[row.key], (row.key, seeds_lib.seed_of(row))
-      record = (records.read(records_dir, *key)
+      record = (records.read(records_dir, *key, plan.config)
                 if records_dir is not None and not has_run(plan.workdir) else None)
       if record is not None:
         print(f"== table {table.number}: {row.label}, seed {key[1]} <- its record "

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import vampjax
-from experiments import budgets, paper_report, reproduce, run, tables
+from experiments import budgets, paper_report, records, reproduce, run, tables
 from experiments.report import claim_distance, claim_section, closeness_section, command
 from vampjax.data import fashion_mnist
 from vampjax.workdir import WorkdirError
@@ -229,8 +229,18 @@ def test_paper_report_written_again_from_records(dirs: tuple[str, str], tmp_path
   assert len(pseudo) == 2 and all(line in after for line in pseudo)  # seeds + pseudo-inputs
   assert re.search(r"Rows from their records .*: VampPrior, K = 500, seed 0 \(its run in "
                    rf"{re.escape(vamp)}, recorded [0-9-]+\)\.", after)
-  with open(os.path.join(results, "paper_mnist_records", "vamp_seed0.json")) as f:
-    assert json.load(f)["curves"] == {"validation": [validation]}
+  record_path = os.path.join(results, "paper_mnist_records", "vamp_seed0.json")
+  with open(record_path) as f:
+    record = json.load(f)
+  assert record["curves"] == {"validation": [validation]}
+  with open(record_path, "w") as f:  # a record of another config than the row's now
+    json.dump({**record, "config": {**record["config"], "pseudo_param": "logits"}}, f)
+  os.rename(vamp, moved)
+  try:
+    with pytest.raises(records.RecordError, match="pseudo_param"):
+      reproduce.main(argv + ["--reuse-records"])
+  finally:
+    os.rename(moved, vamp)
 
 
 def test_step_timing_sums_logged_intervals(tmp_path):

@@ -57,14 +57,17 @@ def _holds_results(workdir: str) -> bool:
           or (os.path.isdir(checkpoints) and bool(os.listdir(checkpoints))))
 
 
-def config_differences(workdir: str, config: ml_collections.ConfigDict) -> list[str]:
-  """The keys (not those that may change between sessions) in which the run saved in
-  `workdir` differs from `config`, with both values; none when it has no config.json."""
-  saved = jsonio.read_json(os.path.join(workdir, CONFIG_FILE))
-  if saved is None:
-    return []
-  # keys added since it was written count with their defaults
+def saved_config_differences(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
+  """The keys (not those that may change between sessions) in which a saved config (plain
+  JSON) differs from `config`, with both values; keys added since it was saved count with
+  their defaults."""
   return _differences(_as_plain(_with_defaults(saved)), _as_plain(config))
+
+
+def config_differences(workdir: str, config: ml_collections.ConfigDict) -> list[str]:
+  """`saved_config_differences` of the run in `workdir`; none when it has no config.json."""
+  saved = jsonio.read_json(os.path.join(workdir, CONFIG_FILE))
+  return [] if saved is None else saved_config_differences(saved, config)
 
 
 def another_config_error(workdir: str, differences: list[str]) -> WorkdirError:
