@@ -58,7 +58,8 @@ def own_budget(result: RowResult, family: budgets_lib.FamilyBudget) -> str:
            f"{'all' if own.is_examples < 0 else f'the first {own.is_examples}'} test images"
            if (own.is_samples, own.is_examples) != (family.is_samples, family.is_examples)
            else ""]
-  return f" (its own budget: {'; '.join(part for part in parts if part)})"
+  parts = [part for part in parts if part]
+  return f" (its own budget: {'; '.join(parts)})" if parts else ""
 
 
 def results_table(results: list[RowResult], family: budgets_lib.FamilyBudget) -> list[str]:
@@ -228,7 +229,7 @@ def from_records(results: list[RowResult]) -> list[str]:
   kept = [r for r in results if r.record is not None]
   if not kept:
     return []
-  return ["Rows from their records (their runs are no longer on this machine: no samples "
+  return ["Rows from their records (their runs are not in the workdir root: no samples "
           "drawn; `--reuse-records`): " + "; ".join(
               f"{r.row.label}, seed {r.seed} ({r.record['source']})" for r in kept) + ".", ""]
 

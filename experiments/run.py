@@ -65,8 +65,12 @@ def steps_per_epoch(train_size: int, batch_size: int) -> int:
 
 
 def row_family(budget: budgets_lib.Budget, table: Table, row: Row) -> budgets_lib.FamilyBudget:
-  """The budget's family for `table`, with the fields `row` replaces at this budget."""
-  return dataclasses.replace(budget.family(table.family), **row.budgets.get(budget.name, {}))
+  """The budget's family for `table`, with the fields `row` replaces at this budget (its
+  config overrides are added to the family's)."""
+  family = budget.family(table.family)
+  fields = dict(row.budgets.get(budget.name, {}))
+  fields["overrides"] = {**family.overrides, **fields.get("overrides", {})}
+  return dataclasses.replace(family, **fields)
 
 
 def plan_run(table: Table, rows: list[Row], budget: budgets_lib.Budget, args: argparse.Namespace,

@@ -57,7 +57,7 @@ def _final(results: list[Any], study_only: bool = True) -> list[Any]:
 
 def curves(result: Any, split: str) -> list[dict[str, float]]:
   """`split`'s logged lines of the row's run (of its record when it comes from one)."""
-  if getattr(result, "record", None) is not None:
+  if result.record is not None:
     return result.record["curves"].get(split, [])
   path = os.path.join(result.plan.workdir, METRICS_FILE)
   return figures.read_metrics(path).get(split, []) if os.path.exists(path) else []

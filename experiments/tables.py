@@ -65,8 +65,7 @@ EXEMPLAR_FASHION = "Exemplar-VAE paper, dynamically binarized Fashion-MNIST"
 # has the figures): the cpu budget trains it 5 epochs (warm-up 1, a fifth as for the other
 # rows) with one seed and scores S = 100 on the first 1000 test images. Its full recipe
 # needs an accelerator.
-CONVHVAE_CPU = {"epochs": 5, "overrides": {"kl_warmup_epochs": 1,
-                                           "early_stopping.patience_epochs": 5},
+CONVHVAE_CPU = {"epochs": 5, "overrides": {"kl_warmup_epochs": 1},
                 "is_samples": 100, "is_examples": 1000, "seeds": (0,)}
 
 

@@ -53,7 +53,7 @@ def get_config():
   config.eval_every_steps = 50 * steps_per_epoch  # the test split, for the curves only
 
   config.eval.is_samples = 5000     # test NLL: S = 5000 over all 10k test images
-  config.eval.is_chunk = 10         # 5–10% faster than 50 on this CPU (benchmarks/is_nll.py)
+  config.eval.is_chunk = 10         # faster than 50 for these MLPs (docs/performance.md)
   config.eval.num_examples = -1
   config.eval.lpips_backbones = ()  # the paper reports NLL; LPIPS does not apply to 28×28 binary
   return config
