@@ -78,30 +78,38 @@ def mixture_log_prob_by_dot(z: jax.Array, mu_k: jax.Array, logvar_k: jax.Array,
 
 
 @contextlib.contextmanager
-def patched(form: str) -> Iterator[None]:
-  """While tracing: the variant's replacement of a library function (none for map, loop)."""
+def patched(form: str) -> Iterator[list[int]]:
+  """While tracing: the variant's replacement of a library function (none for map, loop);
+  yields a list that grows by one each time the replacement is traced."""
   module, name, replacement = {
       "bce": (optax, "sigmoid_binary_cross_entropy", bernoulli_one_log),
       "logsig": (optax, "sigmoid_binary_cross_entropy", bernoulli_log_sigmoid),
       "priordot": (priors, "log_prob", mixture_log_prob_by_dot)}.get(form, (None, None, None))
+  traced: list[int] = []
   if module is None:
-    yield
+    yield traced
     return
+
+  def counted(*args, **kwargs):
+    traced.append(1)
+    return replacement(*args, **kwargs)
+
   saved = getattr(module, name)
-  setattr(module, name, replacement)
+  setattr(module, name, counted)
   try:
-    yield
+    yield traced
   finally:
     setattr(module, name, saved)
 
 
 def variant(name: str, model, params, x: jax.Array, rng: jax.Array, prior,
-            num_samples: int) -> tuple[Estimate, float]:
-  """(the variant's estimate, compiled, as a call; its compile seconds)."""
+            num_samples: int) -> tuple[Estimate, float, int]:
+  """(the variant's estimate, compiled, as a call; its compile seconds; how many times its
+  replacement of a library function was traced)."""
   form, chunk = re.fullmatch(r"([a-z]+)(\d+)", name).groups()
   chunk = likelihood._chunk(num_samples, int(chunk))  # pylint: disable=protected-access
   start = time.perf_counter()
-  with patched(form):
+  with patched(form) as traced:
     if form != "loop":
       program = likelihood._jitted_estimate.__wrapped__(  # pylint: disable=protected-access
           model, model.noise_dim, num_samples, chunk, 0.0).lower(params, x, rng, prior).compile()
@@ -113,7 +121,7 @@ def variant(name: str, model, params, x: jax.Array, rng: jax.Array, prior,
                                                       for key in keys]), axis=0)
                           - math.log(num_samples))
   jax.block_until_ready(estimate())  # warm-up
-  return estimate, time.perf_counter() - start
+  return estimate, time.perf_counter() - start, len(traced)
 
 
 def chunk_program(model, x: jax.Array, chunk: int) -> Callable[..., jax.Array]:
@@ -154,7 +162,8 @@ def measure_config(name: str, names: list[str], num_samples: int, rounds: int,
                  "vs_first": float(np.median(seconds[names[0]]) / median),
                  "paired_vs_first": float(np.median(paired)),
                  "rounds_faster_than_first": int(np.sum(paired > 1.0)),
-                 "compile_s": built[v][1], "gflop_per_s": gflop / median,
+                 "compile_s": built[v][1], "replacement_traced": built[v][2],
+                 "gflop_per_s": gflop / median,
                  "fraction_of_peak": gflop / median / peak,
                  "max_abs_diff_nats": float(np.max(np.abs(out - reference))),
                  "mean_log_px": float(np.mean(out))})

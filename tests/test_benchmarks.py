@@ -69,6 +69,9 @@ def test_is_nll_variants_of_one_chunk_size_give_the_same_estimate(tmp_path):
   assert all(len(r["seconds"]) == 1 and r["gflop_per_s"] > 0 for r in rows.values())
   for name in ("loop4", "bce4", "logsig4", "priordot4"):  # the same samples as map4
     assert rows[name]["max_abs_diff_nats"] < 1e-3, name
+  for name in ("bce4", "logsig4", "priordot4"):  # ... through the replaced function
+    assert rows[name]["replacement_traced"] > 0, name
+  assert rows["map4"]["replacement_traced"] == rows["loop4"]["replacement_traced"] == 0
   assert rows["map8"]["max_abs_diff_nats"] > 1e-2  # other samples
   assert os.path.exists(str(tmp_path / "is_nll.md"))
 
