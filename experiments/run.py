@@ -188,6 +188,7 @@ def evaluate_run(plan: RunPlan, step: int, best: bool = False) -> dict[str, Any]
   results = evaluate.evaluate(model, state.params, images, config, rng,
                               cache_dir=f"{partial}_metrics")
   results["is_examples"] = len(images)
+  earlier = results["timing_s"]["earlier_sessions"]  # batches run before an interruption
   if family.is_samples > 0 and not one_pass:
     config = eval_config(plan, step, family.is_examples, family.lpips_backbones[:1],
                          family.is_samples)
@@ -195,8 +196,9 @@ def evaluate_run(plan: RunPlan, step: int, best: bool = False) -> dict[str, Any]
                                    cache_dir=f"{partial}_nll")
     results["is_nll_nats"] = likelihood["is_nll_nats"]
     results["is_examples"] = likelihood["num_examples"]
+    earlier += likelihood["timing_s"]["earlier_sessions"]
   results.pop("posterior_mean_variance", None)
-  results["eval_seconds"] = time.perf_counter() - began
+  results["eval_seconds"] = time.perf_counter() - began + earlier
   results["settings"] = settings
   jsonio.write_json_atomic(path, results)
   for suffix in ("_metrics", "_nll"):

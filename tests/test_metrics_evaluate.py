@@ -102,11 +102,18 @@ def test_an_interrupted_evaluation_resumes_to_the_same_results(setup, tmp_path, 
   monkeypatch.setattr(masked_eval.sharding, "put_batch", put_batch_or_stop)
   with pytest.raises(KeyboardInterrupt):
     evaluate.evaluate(model, params, images, config, jax.random.key(1), cache_dir=cache_dir)
-  assert len(batch_cache.BatchCache.existing(cache_dir)) == 2
+  kept = batch_cache.BatchCache.existing(cache_dir)
+  assert len(kept) == 2
+  kept_seconds = 0.0
+  for path in kept:
+    with np.load(path) as stored:
+      kept_seconds += float(stored["seconds/metrics"]) + float(stored["seconds/is_nll"])
   started.clear()
   resumed = evaluate.evaluate(model, params, images, config, jax.random.key(1),
                               cache_dir=cache_dir)
   assert len(started) == 1  # only the third batch ran
+  assert whole["timing_s"]["earlier_sessions"] == 0.0
+  assert resumed["timing_s"]["earlier_sessions"] == pytest.approx(kept_seconds, abs=2e-3)
   assert set(resumed) == set(whole)
   for key in set(whole) - {"timing_s"}:
     assert resumed[key] == whole[key], key

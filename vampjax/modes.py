@@ -115,7 +115,8 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict:
              **evaluate.evaluate(model, state.params, images, config,
                                  rng_streams(config.seed)["eval"],
                                  cache_dir=os.path.join(workdir, evaluate.PARTIAL_DIR))}
-  results["timing_s"]["total"] = round(time.perf_counter() - start, 3)
+  results["timing_s"]["total"] = round(
+      time.perf_counter() - start + results["timing_s"]["earlier_sessions"], 3)
   path = evaluate.write_results(workdir, results)
   batch_cache.remove(os.path.join(workdir, evaluate.PARTIAL_DIR))
   print(evaluate.format_table(results))

@@ -48,6 +48,7 @@ class BatchCache:
 
   def __init__(self, directory: str, key: str):
     self.directory, self.prefix = directory, f"batch_{key[:KEY_CHARS]}_"
+    self.read: list[int] = []  # the batches `get` found, in the order asked
     for path in self.existing(directory):
       if not os.path.basename(path).startswith(self.prefix):
         os.remove(path)
@@ -68,6 +69,7 @@ class BatchCache:
     path = self._path(index)
     if not os.path.exists(path):
       return None
+    self.read.append(index)
     with np.load(path) as stored:
       return traverse_util.unflatten_dict({name: stored[name] for name in stored.files},
                                           sep="/")

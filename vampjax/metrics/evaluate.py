@@ -89,23 +89,24 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
                                       tuple(cfg.lpips_backbones))
   is_step = lambda p, b, r, c: likelihood.vae_log_likelihood(  # pylint: disable=g-long-lambda
       model, p, b, r, c, config, cfg.is_samples, cfg.is_chunk, include_constant=True)
-  timing = {"metrics": 0.0, "is_nll": 0.0}
 
   def batch_sums(batch, mask, rng):
-    """The batch's masked sums and its images' posterior means by level; times both passes."""
+    """The batch's masked sums, its images' posterior means by level, and the seconds of
+    both passes."""
     batch_rng, is_rng = jax.random.split(rng)
     start = time.perf_counter()
     sums, level_means = jax.device_get(metrics_step(params, lpips_params, batch, mask, batch_rng,
                                            components, beta))
-    timing["metrics"] += time.perf_counter() - start
+    seconds = {"metrics": time.perf_counter() - start, "is_nll": 0.0}
     host_mask = np.asarray(mask)
     if cfg.is_samples > 0:
       start = time.perf_counter()
       log_px = np.asarray(jax.device_get(is_step(params, batch, is_rng, components)), np.float64)
-      timing["is_nll"] += time.perf_counter() - start
+      seconds["is_nll"] = time.perf_counter() - start
       sums["is_log_px"] = np.sum(log_px[host_mask])
     return {"sums": sums, "posterior_means": {level: np.asarray(mu)[host_mask]
-                                              for level, mu in level_means.items()}}
+                                              for level, mu in level_means.items()},
+            "seconds": seconds}
 
   outputs = masked_eval.masked_outputs(batch_sums, images, config.batch_size, mesh, rng,
                                        progress=True, cache=cache)
@@ -146,6 +147,11 @@ def evaluate(model: VAE, params: Any, images: np.ndarray, config: ml_collections
     results["is_nll_nats"] = nll
     results["is_nll_bits_per_dim"] = likelihood.bits_per_dim(nll, num_dims)
   results["posterior_mean_variance"] = [float(v) for v in variances]
+  # Every batch's seconds, those run before an interruption included ("earlier_sessions").
+  timing = {name: sum(float(output["seconds"][name]) for output in outputs)
+            for name in ("metrics", "is_nll")}
+  timing["earlier_sessions"] = sum(float(outputs[i]["seconds"][name]) for name in timing
+                                   for i in (cache.read if cache is not None else []))
   results["timing_s"] = {name: round(value, 3) for name, value in timing.items()}
   return results
 
