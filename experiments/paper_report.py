@@ -182,14 +182,14 @@ def pseudo_input_stats(result: RowResult) -> dict[str, float] | None:
           "share_at_half": float(np.mean(pixels >= 0.5))}
 
 
-def pseudo_inputs_table(results: list[RowResult]) -> list[str]:
+def pseudo_inputs_table(results: list[RowResult],
+                        stats_by_row: list[dict[str, float] | None]) -> list[str]:
   """How far each VampPrior run moved its pseudo-inputs from their start: their pixels'
   median, 99th percentile and share at 0.5 or above, beside the test images' own (a digit is
   mostly 0 with a stroke of 1s; pseudo-inputs that stay near their start of 0.05 are faint)."""
   lines = ["| model | seed | pseudo-inputs | pixel median | 99th percentile | pixels ≥ 0.5 |",
            "|---|---|---|---|---|---|"]
-  for r in results:
-    stats = pseudo_input_stats(r)
+  for r, stats in zip(results, stats_by_row):
     if stats is None:
       continue
     config = r.plan.config
@@ -234,14 +234,15 @@ def from_records(results: list[RowResult]) -> list[str]:
               f"{r.row.label}, seed {r.seed} ({r.record['source']})" for r in kept) + ".", ""]
 
 
-def write_records(results: list[RowResult], records_dir: str) -> None:
+def write_records(results: list[RowResult], stats_by_row: list[dict[str, float] | None],
+                  records_dir: str) -> None:
   """The record of every row evaluated from its run (rows from records keep theirs)."""
-  for r in results:
+  for r, stats in zip(results, stats_by_row):
     if r.record is None:
       records.write(records_dir, records.make(
           r.row.key, r.seed, r.step, r.metrics, r.train_log,
           {split: study_figures.curves(r, split) for split in ("validation",)},
-          pseudo_input_stats(r), r.plan.workdir, r.plan.config))
+          stats, r.plan.workdir, r.plan.config))
 
 
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
@@ -250,6 +251,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
   family = budget.family(table.family)
   report_name, figure_name, samples_name = output_names(table)
   _, data_text, validation_text, references_text = OUTPUTS[table.number]
+  pseudo_stats = [pseudo_input_stats(r) for r in results]  # one restore per run
   spreads = seeds_lib.spreads(results)
   warmup = results[0].plan.config.kl_warmup_epochs
   figure = study_figures.plot_curves(
@@ -281,7 +283,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "## Test NLL over seeds", "", *seeds_table(results, spreads), "",
       "## Verdict", "", *verdict(table, results), "",
       *ablation.section({r.row.key: r.row for r in results}, spreads), "",
-      *pseudo_inputs_table(results),
+      *pseudo_inputs_table(results, pseudo_stats),
       "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",
       *(["## Samples", "", f"![samples]({os.path.basename(samples)})", ""] if samples else []),
       "## Commands", "", "Each model's training, then the evaluation of its best checkpoint:", ""]
@@ -296,7 +298,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       commands += [report.command(r.row, r.plan, "eval", {**eval_keys, "eval.is_samples": 0}),
                    report.command(r.row, r.plan, "eval", nll_keys)]
     lines += [f"**{r.row.label}, seed {r.seed}**", "", "```bash", *commands, "```", ""]
-  write_records(results, records.directory(out_dir, OUTPUTS[table.number][0]))
+  write_records(results, pseudo_stats, records.directory(out_dir, OUTPUTS[table.number][0]))
   path = os.path.join(out_dir, report_name)
   with open(path, "w") as f:
     f.write("\n".join(lines))

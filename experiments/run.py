@@ -237,10 +237,9 @@ def row_seeds(budget: budgets_lib.Budget, table: Table, row: Row,
               asked: list[int] | None) -> list[int]:
   """The seeds `row` runs with: those asked for (default: the budget's), less any its own
   budget leaves out."""
-  seeds = asked or budget.family(table.family).seeds
-  if "seeds" not in row.budgets.get(budget.name, {}):
-    return list(seeds)
-  return [seed for seed in seeds if seed in row_family(budget, table, row).seeds]
+  own = row.budgets.get(budget.name, {}).get("seeds")
+  return [seed for seed in asked or budget.family(table.family).seeds
+          if own is None or seed in own]
 
 
 def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,
