@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from experiments import budgets as budgets_lib
-from experiments import ablation, records, report, study_figures
+from experiments import ablation, paper_figures, records, report, study_figures
 from experiments import seeds as seeds_lib
 from experiments.run import RowResult
 from experiments.tables import Claim, Table
@@ -206,24 +206,6 @@ def pseudo_inputs_table(results: list[RowResult],
           f"| {np.percentile(test, 99):.3f} | {np.mean(test >= 0.5):.1%} |", ""]
 
 
-def samples_figure(results: list[RowResult], path: str) -> str | None:
-  """Test images, then each paper row's prior samples and, for a VampPrior, its pseudo-inputs
-  and their decodings, all from the evaluated checkpoint (extra rows left out, unless the
-  report has no other; rows from records have no weights to draw with). None: none to draw."""
-  live = [r for r in results if r.record is None]
-  drawn = [r for r in live if not r.row.extra] or live
-  if not drawn:
-    return None
-  images = [(r, study_figures.model_images(r, study_figures.COLUMNS)) for r in drawn]
-  panels = [("binarized test images", images[0][1]["data"])]
-  for r, im in images:
-    panels.append((f"{r.row.label}: prior samples (pixel means)", im["samples"]))
-    if "pseudo" in im:
-      panels += [(f"{r.row.label}: pseudo-inputs", im["pseudo"]),
-                 (f"{r.row.label}: their decodings", im["pseudo_decoded"])]
-  return study_figures.plot_grids(panels, "Samples of the evaluated checkpoints", path)
-
-
 def from_records(results: list[RowResult]) -> list[str]:
   """A line naming the rows that come from their records, and the records' sources."""
   kept = [r for r in results if r.record is not None]
@@ -253,14 +235,11 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
   _, data_text, validation_text, references_text = OUTPUTS[table.number]
   pseudo_stats = [pseudo_input_stats(r) for r in results]  # one restore per run
   spreads = seeds_lib.spreads(results)
-  warmup = results[0].plan.config.kl_warmup_epochs
-  figure = study_figures.plot_curves(
-      first_seeds(results), [(validation_text, ("loss",)),
-                             (f"the same, after the KL warm-up (epoch {warmup:g} on)",
-                              ("loss",))],
-      "Validation −ELBO (β = 1, nats) per epoch, each model's first seed",
-      os.path.join(out_dir, figure_name), split="validation", from_epoch=(0.0, warmup))
-  samples = samples_figure(first_seeds(results), os.path.join(out_dir, samples_name))
+  first_runs = first_seeds(results)
+  figures = paper_figures.validation_section(
+      first_runs, validation_text, results[0].plan.config.kl_warmup_epochs,
+      os.path.join(out_dir, figure_name))
+  figures += paper_figures.samples_section(first_runs, os.path.join(out_dir, samples_name))
   first = results[0].metrics
   total = len(results[0].plan.dataset.test)
   lines = [
@@ -284,8 +263,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       "## Verdict", "", *verdict(table, results), "",
       *ablation.section({r.row.key: r.row for r in results}, spreads), "",
       *pseudo_inputs_table(results, pseudo_stats),
-      "## Validation curves", "", f"![validation −ELBO]({os.path.basename(figure)})", "",
-      *(["## Samples", "", f"![samples]({os.path.basename(samples)})", ""] if samples else []),
+      *figures,
       "## Commands", "", "Each model's training, then the evaluation of its best checkpoint:", ""]
   for r in results:
     own = r.plan.family
