@@ -103,7 +103,8 @@ def test_reconstruct_equals_the_reconstructions_of_mode_figures(run, tmp_path):
   np.testing.assert_array_equal(reconstructions, loaded.reconstruct(pipeline.to_float(images)))
   mine = figures.save_image_grid(
       str(tmp_path / "api.png"), figures.paired_rows(pipeline.to_float(images), reconstructions,
-                                                     8), 8, figures.image_scale(32))
+                                                     8), 8, figures.image_scale(32),
+      figures.RECONSTRUCTION_LABELS)
   np.testing.assert_array_equal(pixels(mine),
                                 pixels(f"{workdir}/{figures.FIGURES_DIR}/reconstructions.png"))
 
@@ -118,7 +119,7 @@ def test_pseudo_inputs_equal_the_pseudo_inputs_png_of_mode_figures(run, tmp_path
   first = pseudo[:32]
   mine = figures.save_image_grid(
       str(tmp_path / "api.png"), figures.paired_rows(first, loaded.reconstruct(first), 8), 8,
-      figures.image_scale(32))
+      figures.image_scale(32), figures.PSEUDO_INPUT_LABELS)
   np.testing.assert_array_equal(pixels(mine),
                                 pixels(f"{workdir}/{figures.FIGURES_DIR}/pseudo_inputs.png"))
 

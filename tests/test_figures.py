@@ -63,8 +63,10 @@ def test_write_figures(tmp_path):
                    "pseudo_inputs.png", "reconstructions.png"]
   sizes = {p.split("/")[-1]: _png_size(p) for p in paths}
   cell = 32 + 2  # image + padding, then ×2 upscaling for 32 px images
-  assert sizes["reconstructions.png"] == ((8 * cell + 2) * 2, (4 * cell + 2) * 2)  # 10 pairs
-  assert sizes["pseudo_inputs.png"] == ((8 * cell + 2) * 2, (2 * cell + 2) * 2)    # K = 8
+  grid_width = (8 * cell + 2) * 2  # the paired figures have their row labels left of it
+  assert sizes["reconstructions.png"][1] == (4 * cell + 2) * 2  # 10 pairs: 4 rows
+  assert sizes["pseudo_inputs.png"][1] == (2 * cell + 2) * 2    # K = 8: 2 rows
+  assert sizes["reconstructions.png"][0] > grid_width and sizes["pseudo_inputs.png"][0] > grid_width
   assert sizes["prior_samples.png"] == ((4 * cell + 2) * 2, (1 * cell + 2) * 2)    # 4 samples
   assert sizes["loss_curves.png"] == (1300, 360)
 
@@ -74,3 +76,22 @@ def test_share_panel_falls_back_to_the_kl_when_a_loss_is_negative():
   assert figures.share_panel(positive)[1] == "kl_share"
   negative = {"train": [{"loss": 30.0, "kl": 3.0}], "test": [{"loss": -200.0, "kl": 30.0}]}
   assert figures.share_panel(negative)[1] == "kl"
+
+
+def test_row_labels_sit_in_a_margin_left_of_the_unchanged_grid(tmp_path):
+  """Labels cycle over the rows, each beside its row, and leave the images' pixels as they
+  are without labels."""
+  images = np.random.default_rng(0).random((12, 8, 8, 1))
+  plain = np.asarray(Image.open(figures.save_image_grid(str(tmp_path / "a.png"), images, 4, 3)))
+  labelled = np.asarray(Image.open(figures.save_image_grid(str(tmp_path / "b.png"), images, 4, 3,
+                                                           ("top", "bottom"))))
+  margin = labelled.shape[1] - plain.shape[1]
+  assert margin > 0 and labelled.shape[0] == plain.shape[0]
+  np.testing.assert_array_equal(labelled[:, margin:], plain)
+  ink = labelled[:, :margin] < 128  # the labels' dark pixels
+  row_of = lambda y: (y - 3 * figures.GRID_PADDING) // ((8 + figures.GRID_PADDING) * 3)
+  rows_with_ink = {int(row_of(y)) for y in np.nonzero(ink.any(axis=1))[0]}
+  assert rows_with_ink == {0, 1, 2}  # one label beside each of the three rows
+  starts = [np.nonzero(ink[row_of(np.arange(len(ink))) == r].any(axis=0))[0] for r in range(3)]
+  # right-aligned: the shorter "top" starts right of "bottom"; row 3 is "top" again
+  assert starts[0].min() > starts[1].min() and starts[2].min() == starts[0].min()

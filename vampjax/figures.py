@@ -9,22 +9,27 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont  # pylint: disable=wrong-import-position
 
 from vampjax import jsonio  # pylint: disable=wrong-import-position
 
+GRID_PADDING = 2       # px between and around the images of a grid
+LABEL_FONT_SIZE = 14   # px, the row labels of a grid
+LABEL_PADDING = 6      # px either side of a row label
 # Said wherever such a number is shown (the loss figure, the eval table, the end of a run).
 NEGATIVE_NOTE = ("a continuous likelihood's −log p(x) can be negative: a density, not a "
                  "probability")
 
 
-def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+def image_grid(images: np.ndarray, columns: int | None = None,
+               padding: int = GRID_PADDING) -> np.ndarray:
   """Tiles (N, H, W, C) images in [0, 1] into one (rows·(H+p)+p, cols·(W+p)+p, C) image."""
   n, h, w, c = images.shape
   columns = columns or math.ceil(math.sqrt(n))
@@ -39,21 +44,42 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
 
 
 def save_image_grid(path: str, images: np.ndarray, columns: int | None = None,
-                    scale: int = 1) -> str:
-  """Writes the grid of `images` to a PNG at `path` (scale × scale PNG pixels per pixel)."""
-  grid = np.clip(image_grid(np.asarray(images, np.float32), columns), 0.0, 1.0)
+                    scale: int = 1, row_labels: Sequence[str] = ()) -> str:
+  """Writes the grid of `images` to a PNG at `path` (scale × scale PNG pixels per pixel);
+  `row_labels`, cycled over the grid's rows, go in a white margin on its left."""
+  images = np.asarray(images, np.float32)
+  grid = np.clip(image_grid(images, columns), 0.0, 1.0)
   if scale > 1:
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+  grid = np.round(grid * 255).astype(np.uint8)
+  image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+  if row_labels:
+    image = _with_row_labels(image, row_labels, images.shape[1] * scale, GRID_PADDING * scale)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with jsonio.atomic_path(path) as tmp:  # never half a PNG, even on Ctrl-C
-    if grid.shape[-1] == 1:
-      plt.imsave(tmp, grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
-    else:
-      plt.imsave(tmp, grid, format="png")
+    image.save(tmp, format="png")
   return path
 
 
+def _with_row_labels(grid: Image.Image, labels: Sequence[str], height: int,
+                     padding: int) -> Image.Image:
+  """`grid` (rows of `height` px images, `padding` px apart) behind a left margin holding
+  labels[i % len(labels)] beside its i-th row."""
+  font = ImageFont.load_default(size=LABEL_FONT_SIZE)
+  margin = max(int(font.getlength(label)) for label in labels) + 2 * LABEL_PADDING
+  out = Image.new(grid.mode, (grid.width + margin, grid.height), "white")
+  out.paste(grid, (margin, 0))
+  draw = ImageDraw.Draw(out)
+  for row in range((grid.height - padding) // (height + padding)):
+    middle = padding + row * (height + padding) + height // 2
+    draw.text((margin - LABEL_PADDING, middle), labels[row % len(labels)], fill="black",
+              font=font, anchor="rm")
+  return out
+
+
 FIGURES_DIR = "figures"
+RECONSTRUCTION_LABELS = ("test image", "reconstruction")  # the rows of reconstructions.png
+PSEUDO_INPUT_LABELS = ("pseudo-input", "its decoding")    # the rows of pseudo_inputs.png
 PLOT_DPI = 100
 LOSS_FIGSIZE = (13.0, 3.6)      # inches: 1300 × 360 px at PLOT_DPI
 VARIANCE_FIGSIZE = (6.4, 3.6)   # 640 × 360 px
@@ -180,7 +206,8 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
   inputs = pipeline.to_float(inputs) if inputs.dtype == np.uint8 else inputs.astype(np.float32)
   reconstructions = np.asarray(reconstruct(params, inputs))
   paths.append(save_image_grid(os.path.join(out_dir, "reconstructions.png"),
-                               paired_rows(inputs, reconstructions, columns), columns, scale))
+                               paired_rows(inputs, reconstructions, columns), columns, scale,
+                               RECONSTRUCTION_LABELS))
 
   samples = jax.jit(lambda p: model.apply({"params": p}, rng, config.num_samples,
                                           method="sample"))(params)
@@ -191,7 +218,8 @@ def write_figures(model: Any, params: Any, config: Any, workdir: str, test_image
     pseudo = np.asarray(pseudo_input_images(model, params))[:num_images]
     decoded = np.asarray(reconstruct(params, pseudo))
     paths.append(save_image_grid(os.path.join(out_dir, "pseudo_inputs.png"),
-                                 paired_rows(pseudo, decoded, columns), columns, scale))
+                                 paired_rows(pseudo, decoded, columns), columns, scale,
+                                 PSEUDO_INPUT_LABELS))
 
   if variances is not None:
     paths.append(plot_posterior_variance(variances, config.eval.au_threshold,
