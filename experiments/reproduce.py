@@ -5,6 +5,7 @@
   python -m experiments.reproduce --table paper --budget cpu   # the VampPrior paper's MNIST
   python -m experiments.reproduce --table paper --budget cpu --seeds 0   # one seed per row
   python -m experiments.reproduce --table fashion --budget cpu   # the same on Fashion-MNIST
+  python -m experiments.reproduce --table paper --budget full --status   # how far it got
 
 Each row's config gets the budget's overrides, is trained in `<workdir-root>/<budget>/<data>/
 <row run>` (a finished run is reused, an interrupted one resumes), evaluated, and the report
@@ -19,7 +20,7 @@ import os
 import time
 
 from experiments import budgets as budgets_lib
-from experiments import paper_report, records, report, run
+from experiments import paper_report, records, report, run, status
 from experiments.tables import TABLES
 from vampjax import xla_cpu
 
@@ -54,6 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="--table paper and fashion: a row whose run is not in the workdir "
                       "root is taken from the record its last report committed (test metrics, "
                       "training log, validation curve) instead of trained again")
+  parser.add_argument("--status", action="store_true",
+                      help="print each row and seed's progress (epochs trained, best "
+                      "validation −ELBO, evaluation done or kept in part) and exit; trains, "
+                      "evaluates and writes nothing")
   parser.add_argument("--workdir-root", default="runs/reproduce")
   parser.add_argument("--results-dir", default=None,
                       help="where table<N>.md and figures go "
@@ -71,14 +76,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str | None:
-  """The report's path; None with `--train-only`."""
+  """The report's path; None with `--train-only` or `--status`."""
   args = parse_args(argv)
-  xla_cpu.use_compilation_cache()
   table, budget = TABLES[args.table], budgets_lib.BUDGETS[args.budget]
   began = time.perf_counter()
   out_dir = args.results_dir or os.path.join(ROOT, "experiments", "results", budget.name)
   records_dir = (records.directory(out_dir, paper_report.OUTPUTS[table.number][0])
                  if args.reuse_records else None)
+  if args.status:
+    print("\n".join(status.status_lines(table, budget, args, records_dir)))
+    return None
+  xla_cpu.use_compilation_cache()
   results = run.run_table(table, budget, args, records_dir)
   if args.train_only:
     return None

@@ -14,8 +14,7 @@ import dataclasses
 import importlib
 import json
 import os
-import time
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import ml_collections
@@ -26,11 +25,10 @@ from experiments import records
 from experiments import seeds as seeds_lib
 from experiments.tables import Row, Table
 from vampjax import config_validation, data, jsonio, train, workdir as workdir_lib
-from vampjax.metrics import batch_cache, evaluate
-from vampjax.state import choose_checkpoint, latest_step, restore_model, rng_streams
+from experiments.run_eval import evaluate_run
+from vampjax.state import choose_checkpoint, latest_step
 
 TRAIN_LOG = "reproduce_train.json"
-EVAL_DIR = "reproduce_eval"
 
 
 def data_overrides(table: Table, args: argparse.Namespace) -> dict[str, Any]:
@@ -145,67 +143,6 @@ def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
   return {**log, **step_timing(plan.workdir, plan.config.batch_size, plan.train_size)}
 
 
-def evaluation_settings(family: budgets_lib.FamilyBudget, step: int,
-                        best: bool) -> dict[str, Any]:
-  return {"checkpoint_step": step, "best": best, "eval_examples": family.eval_examples,
-          "lpips_backbones": list(family.lpips_backbones), "is_samples": family.is_samples,
-          "is_examples": family.is_examples}
-
-
-def eval_config(plan: RunPlan, step: int, examples: int, backbones: tuple[str, ...],
-                is_samples: int) -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict(plan.config.to_dict())
-  config.eval.checkpoint_step = step
-  config.eval.num_examples = examples
-  config.eval.lpips_backbones = tuple(backbones)
-  config.eval.is_samples = is_samples
-  return config
-
-
-def evaluate_run(plan: RunPlan, step: int, best: bool = False) -> dict[str, Any]:
-  """Every metric of the checkpoint at `step`, with `best` the best validation checkpoint
-  (cached in the workdir per settings).
-
-  The IS-NLL is computed in a second pass over the first `is_examples` test images, so that
-  the cheap metrics can see more images than the expensive likelihood.
-  """
-  family = plan.family
-  settings = evaluation_settings(family, step, best)
-  path = os.path.join(plan.workdir, EVAL_DIR, f"step_{step}.json")
-  cached = jsonio.read_json(path)
-  if cached is not None and cached.get("settings") == settings:
-    return cached
-  began = time.perf_counter()
-  model, state = restore_model(plan.config, plan.workdir, step, best=best)
-  test = plan.dataset.test
-  rng = rng_streams(plan.config.seed)["eval"]
-  images = test if family.eval_examples < 0 else test[:family.eval_examples]
-  subset = test if family.is_examples < 0 else test[:family.is_examples]
-  one_pass = len(subset) == len(images)  # the IS-NLL sees the same images: one pass
-  config = eval_config(plan, step, family.eval_examples, family.lpips_backbones,
-                       family.is_samples if one_pass else 0)
-  partial = os.path.join(plan.workdir, EVAL_DIR, f"step_{step}_partial")
-  results = evaluate.evaluate(model, state.params, images, config, rng,
-                              cache_dir=f"{partial}_metrics")
-  results["is_examples"] = len(images)
-  earlier = results["timing_s"]["earlier_sessions"]  # batches run before an interruption
-  if family.is_samples > 0 and not one_pass:
-    config = eval_config(plan, step, family.is_examples, family.lpips_backbones[:1],
-                         family.is_samples)
-    likelihood = evaluate.evaluate(model, state.params, subset, config, rng,
-                                   cache_dir=f"{partial}_nll")
-    results["is_nll_nats"] = likelihood["is_nll_nats"]
-    results["is_examples"] = likelihood["num_examples"]
-    earlier += likelihood["timing_s"]["earlier_sessions"]
-  results.pop("posterior_mean_variance", None)
-  results["eval_seconds"] = time.perf_counter() - began + earlier
-  results["settings"] = settings
-  jsonio.write_json_atomic(path, results)
-  for suffix in ("_metrics", "_nll"):
-    batch_cache.remove(partial + suffix)
-  return results
-
-
 @dataclasses.dataclass
 class RowResult:
   row: Row
@@ -242,38 +179,52 @@ def row_seeds(budget: budgets_lib.Budget, table: Table, row: Row,
           if own is None or seed in own]
 
 
-def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,
-              records_dir: str | None = None) -> list[RowResult]:
-  """Trains and evaluates every row (or those of `args.rows`; with `args.train_only` none is
-  evaluated) with each seed of `args.seeds` (default: the budget's); rows of one config and
-  seed share a run, evaluated in step order. Results come row by row, seeds in order.
-  With `records_dir`, a row whose run is not in the workdir root but has a record there
-  comes from its record (records.py) and is not trained."""
-  rows = [seeds_lib.seeded(row, seed) for row in selected_rows(table, budget, args)
+def table_rows(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
+               ) -> list[Row]:
+  """Every selected row (`args.rows`, default all) once per seed of `args.seeds` (default:
+  the budget's), in the report's order: row by row, seeds in order."""
+  return [seeds_lib.seeded(row, seed) for row in selected_rows(table, budget, args)
           for seed in row_seeds(budget, table, row, args.seeds)]
+
+
+def planned_rows(table: Table, rows: list[Row], budget: budgets_lib.Budget,
+                 args: argparse.Namespace) -> Iterator[tuple[RunPlan, Row]]:
+  """Each row with its run's plan, in the order they run: rows of one config and seed share a
+  run, evaluated in step order."""
   groups: dict[str, list[Row]] = {}
   for row in rows:
     groups.setdefault(row.run_name, []).append(row)
-  results: dict[tuple[str, int], RowResult] = {}
   for group in groups.values():
     plan = plan_run(table, group, budget, args, args.workdir_root)
     for row in sorted(group, key=lambda r: plan.eval_steps[r.key]):
-      step, key = plan.eval_steps[row.key], (row.key, seeds_lib.seed_of(row))
-      record = (records.read(records_dir, *key, plan.config)
-                if records_dir is not None and not has_run(plan.workdir) else None)
-      if record is not None:
-        print(f"== table {table.number}: {row.label}, seed {key[1]} <- its record "
-              f"({record['source']})", flush=True)
-        results[key] = RowResult(row, plan, record["step"], record["metrics"],
-                                 record["train_log"], record)
-        continue
-      print(f"== table {table.number}: {row.label}, seed {key[1]} -> "
-            f"{plan.workdir} (step {step})", flush=True)
-      log = train_until(plan, step)
-      if args.train_only:
-        continue
-      chosen = choose_checkpoint(plan.workdir, None if row.at_epoch is None else step)
-      results[key] = RowResult(row, plan, chosen.step, evaluate_run(
-          plan, chosen.step, chosen.which == "best"), log)
+      yield plan, row
+
+
+def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,
+              records_dir: str | None = None) -> list[RowResult]:
+  """Trains and evaluates every row of `table_rows` (with `args.train_only` none is
+  evaluated); results come in its order. With `records_dir`, a row whose run is not in the
+  workdir root but has a record there comes from its record (records.py) and is not
+  trained."""
+  rows = table_rows(table, budget, args)
+  results: dict[tuple[str, int], RowResult] = {}
+  for plan, row in planned_rows(table, rows, budget, args):
+    step, key = plan.eval_steps[row.key], (row.key, seeds_lib.seed_of(row))
+    record = (records.read(records_dir, *key, plan.config)
+              if records_dir is not None and not has_run(plan.workdir) else None)
+    if record is not None:
+      print(f"== table {table.number}: {row.label}, seed {key[1]} <- its record "
+            f"({record['source']})", flush=True)
+      results[key] = RowResult(row, plan, record["step"], record["metrics"],
+                               record["train_log"], record)
+      continue
+    print(f"== table {table.number}: {row.label}, seed {key[1]} -> "
+          f"{plan.workdir} (step {step})", flush=True)
+    log = train_until(plan, step)
+    if args.train_only:
+      continue
+    chosen = choose_checkpoint(plan.workdir, None if row.at_epoch is None else step)
+    results[key] = RowResult(row, plan, chosen.step, evaluate_run(
+        plan, chosen.step, chosen.which == "best"), log)
   keys = [(row.key, seeds_lib.seed_of(row)) for row in rows]
   return [results[key] for key in keys if key in results]

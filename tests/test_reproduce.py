@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import vampjax
-from experiments import budgets, paper_report, records, reproduce, run, tables
+from experiments import budgets, paper_report, records, reproduce, run, run_eval, tables
 from experiments.report import claim_distance, claim_section, closeness_section, command
 from vampjax.data import fashion_mnist
+from vampjax.metrics import batch_cache
 from vampjax.workdir import WorkdirError
 
 
@@ -89,7 +90,7 @@ def test_a_row_with_its_own_budget(dirs: tuple[str, str]):
   plan = run.plan_run(table, [conv], budgets.CPU, args, runs)
   per_epoch = run.steps_per_epoch(plan.train_size, plan.config.batch_size)
   assert plan.total_steps == 5 * per_epoch and plan.config.kl_warmup_epochs == 1
-  assert run.evaluation_settings(plan.family, 1, True)["is_samples"] == 100
+  assert run_eval.evaluation_settings(plan.family, 1, True)["is_samples"] == 100
   assert plan.overrides["kl_warmup_epochs"] == 1  # in the report's command line
   result = run.RowResult(conv, plan, plan.total_steps, {}, {})
   table_family = budgets.CPU.family("paper")
@@ -254,6 +255,51 @@ def test_paper_report_written_again_from_records(dirs: tuple[str, str], tmp_path
       reproduce.main(argv + ["--reuse-records"])
   finally:
     os.rename(moved, vamp)
+
+
+def _tree(root: str) -> dict[str, float]:
+  return {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
+          for d, _, files in os.walk(root) for f in files}
+
+
+def test_status_reads_the_runs_and_writes_nothing(dirs: tuple[str, str], tmp_path, capsys):
+  """--status: rows not trained say so; an evaluated run gives the report's test NLL; an
+  interrupted evaluation, its kept batches; no file is written or touched."""
+  runs, results = dirs
+  absent = str(tmp_path / "absent")
+  reproduce.main(["--table", "paper", "--budget", "smoke", "--workdir-root", absent, "--status"])
+  lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
+  rows = [row for row in tables.TABLES["paper"].rows if not row.extra]  # smoke: no extras
+  assert lines == [f"| {row.label} | 0 | not started | — | — |" for row in rows]
+  assert not os.path.exists(absent)
+
+  argv = ["--table", "paper", "--budget", "smoke", "--workdir-root", runs,
+          "--results-dir", results, "--rows", "standard", "vamp"]
+  with open(reproduce.main(argv)) as f:  # evaluated here unless an earlier test did
+    report = f.read()
+  before = _tree(runs)
+  reproduce.main(argv + ["--status"])
+  out = capsys.readouterr().out
+  assert _tree(runs) == before
+  for label in ("standard prior N(0, I)", "VampPrior, K = 500"):
+    nll = re.search(rf"\n\| {re.escape(label)} \| 1 \| ([0-9.]+) \(n = 1\)", report).group(1)
+    assert re.search(rf"\| {re.escape(label)} \| 0 \| [0-9.e-]+ of [0-9.e-]+ epochs \| — \| "
+                     rf"done: test NLL {nll} \|", out), (label, out)
+
+  evaluated = os.path.join(runs, "smoke", "mnist_binary", "paper.vae_vamp", run_eval.EVAL_DIR)
+  (cached,) = [f for f in os.listdir(evaluated) if f.endswith(".json")]
+  partial = os.path.join(evaluated, cached[:-len(".json")] + "_partial_nll")
+  os.rename(os.path.join(evaluated, cached), str(tmp_path / cached))
+  try:  # as an evaluation stopped after two batches leaves it
+    os.makedirs(partial)
+    for i in range(2):
+      open(os.path.join(partial, f"batch_{'0' * 32}_{i:05d}.npz"), "w").close()
+    reproduce.main(argv + ["--status"])
+    assert "| VampPrior, K = 500 | 0 | " in (out := capsys.readouterr().out)
+    assert "| started: 2 batches kept |" in out
+  finally:
+    batch_cache.remove(partial)
+    os.rename(str(tmp_path / cached), os.path.join(evaluated, cached))
 
 
 def test_step_timing_sums_logged_intervals(tmp_path):
