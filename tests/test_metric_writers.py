@@ -4,6 +4,9 @@ training writes."""
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -73,3 +76,17 @@ def test_training_writes_train_and_test_scalars_and_images_at_each_evaluation(tm
     images = events.Images(f"images/{name}")
     assert [image.step for image in images] == [2, 4]
     assert (images[0].height, images[0].width) == (rows * 34 + 2, columns * 34 + 2)
+
+
+def test_the_writer_does_not_import_torch():
+  """tensorboardX's writer imports torch when installed (seconds at every start); vampjax's
+  commands leave it out, and torch stays importable afterwards."""
+  code = ("import importlib.util, sys\n"
+          "import vampjax.modes\n"
+          "assert 'torch' not in sys.modules, 'torch imported'\n"
+          "if importlib.util.find_spec('torch') is not None:\n"
+          "  import torch\n"
+          "  print('torch importable', torch.__version__)\n")
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        check=False, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stderr

@@ -10,11 +10,30 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 
 import numpy as np
-import tensorboardX
+
+
+def _import_tensorboardx_without_torch() -> Any:
+  """tensorboardX, kept from importing PyTorch when it is installed: its writer imports torch
+  only to accept torch tensors, which vampjax never passes, and that import made every
+  vampjax command start seconds later. A torch the process had already imported is left
+  alone."""
+  if "torch" in sys.modules:
+    import tensorboardX  # pylint: disable=import-outside-toplevel
+    return tensorboardX
+  sys.modules["torch"] = None  # `import torch` raises ImportError while this is set
+  try:
+    import tensorboardX  # pylint: disable=import-outside-toplevel
+  finally:
+    del sys.modules["torch"]
+  return tensorboardX
+
+
+tensorboardX = _import_tensorboardx_without_torch()
 
 from vampjax import jsonio
 from vampjax import workdir as workdir_lib
