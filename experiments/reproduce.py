@@ -17,12 +17,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 import time
 
 from experiments import budgets as budgets_lib
 from experiments import paper_report, records, report, run, status
 from experiments.tables import TABLES
-from vampjax import xla_cpu
+from vampjax import preemption, xla_cpu
+from vampjax.checkpointing import CheckpointError
+from vampjax.config_validation import ConfigError
+from vampjax.data import DataError
+from vampjax.workdir import WorkdirError
+
+USER_ERRORS = (CheckpointError, ConfigError, DataError, WorkdirError, records.RecordError)
+INTERRUPTED = ("stopped (Ctrl-C); the finished trainings and evaluations are kept, and so are "
+               "an interrupted evaluation's finished batches: run the same command to resume")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,5 +112,21 @@ def main(argv: list[str] | None = None) -> str | None:
   return path
 
 
+def cli() -> None:
+  """`main` on the command line: a stop or an error in the user's hands is one line and an
+  exit status (130 or 143 for a stop, 2 for an error), not a traceback."""
+  try:
+    main()
+  except preemption.Preempted as stopped:  # a training, after saving its checkpoint
+    print(stopped, file=sys.stderr)
+    sys.exit(stopped.exit_status)
+  except KeyboardInterrupt:  # an evaluation or a report
+    print(INTERRUPTED, file=sys.stderr)
+    sys.exit(128 + signal.SIGINT)
+  except USER_ERRORS as error:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == "__main__":
-  main()
+  cli()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import sys
 
 import matplotlib.image
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 import vampjax
 from experiments import budgets, paper_report, records, reproduce, run, run_eval, tables
 from experiments.report import claim_distance, claim_section, closeness_section, command
+from vampjax import preemption
 from vampjax.data import fashion_mnist
 from vampjax.metrics import batch_cache
 from vampjax.workdir import WorkdirError
@@ -300,6 +303,26 @@ def test_status_reads_the_runs_and_writes_nothing(dirs: tuple[str, str], tmp_pat
   finally:
     batch_cache.remove(partial)
     os.rename(str(tmp_path / cached), os.path.join(evaluated, cached))
+
+
+@pytest.mark.parametrize("raised, status, message", [
+    (preemption.Preempted(7, signal.SIGTERM), 143,
+     "stopped at step 7 (SIGTERM); checkpoint saved; run the same command to resume"),
+    (KeyboardInterrupt(), 130, reproduce.INTERRUPTED),
+    (records.RecordError("the record of vamp, seed 0 was made with another config"), 2,
+     "error: the record of vamp, seed 0 was made with another config"),
+])
+def test_the_command_line_stops_in_one_line(monkeypatch, capsys, raised, status, message):
+  """A stop (SIGTERM or Ctrl-C while training or evaluating) or a user's error: one line on
+  stderr and the exit status, no traceback."""
+  def stopped(*args):
+    raise raised
+  monkeypatch.setattr(run, "run_table", stopped)
+  monkeypatch.setattr(sys, "argv", ["reproduce", "--table", "paper", "--budget", "smoke"])
+  with pytest.raises(SystemExit) as exit_info:
+    reproduce.cli()
+  assert exit_info.value.code == status
+  assert capsys.readouterr().err == message + "\n"
 
 
 def test_step_timing_sums_logged_intervals(tmp_path):
