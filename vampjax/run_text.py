@@ -29,6 +29,18 @@ def _duration(seconds: float) -> str:
   return f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s"
 
 
+def prior_text(config: ml_collections.ConfigDict) -> str:
+  """The prior in words: its kind, K, and for a VampPrior how its pseudo-inputs are kept."""
+  k = config.num_components
+  if config.prior == "mog":
+    return f"MoG prior of K = {k} free Gaussians"
+  if config.prior == "vamp":
+    kept = "trained" if config.train_pseudo_inputs else "fixed"
+    return (f"VampPrior with K = {k} pseudo-inputs ({config.pseudo_init} init, {kept}, "
+            f"stored as {config.pseudo_param})")
+  return "standard N(0, I) prior"
+
+
 def start_text(config: ml_collections.ConfigDict, dataset: Dataset) -> str:
   """Data, model and length of the run, in three lines; `config` has its epoch keys resolved."""
   height, width, channels = dataset.image_shape
@@ -37,8 +49,7 @@ def start_text(config: ml_collections.ConfigDict, dataset: Dataset) -> str:
     splits += f" / {len(dataset.validation)} validation"
   source = config.data.name + (f" ({config.data.path})" if config.data.path else "")
   note = f" ({DATA_NOTES[config.data.name]})" if config.data.name in DATA_NOTES else ""
-  prior = (f"VampPrior with K = {config.num_components} pseudo-inputs"
-           if config.prior == "vamp" else "standard N(0, I) prior")
+  prior = prior_text(config)
   per_epoch = epochs.steps_per_epoch(config, len(dataset.train))
   warmup = (f", KL warm-up {config.kl_warmup_steps} steps" if config.kl_warmup_steps else "")
   return (f"data:  {source}: {splits} images of {height}×{width}×{channels}{note}\n"
