@@ -16,9 +16,14 @@ from experiments.run import (TRAIN_LOG, RunPlan, has_run, planned_rows, steps_pe
                              table_rows)
 from experiments.run_eval import cached_evaluation, kept_batches
 from experiments.tables import Row, Table
-from vampjax import jsonio
+from vampjax import jsonio, run_lock
 from vampjax.state import choose_checkpoint, latest_step
 from vampjax.workdir import METRICS_FILE
+
+
+def _epochs(epochs: float) -> str:
+  """Whole epochs as integers, a run stopped within one to a tenth."""
+  return f"{epochs:g}" if epochs == int(epochs) else f"{epochs:.1f}"
 
 
 def best_validation(workdir: str) -> dict[str, float] | None:
@@ -69,13 +74,16 @@ def run_line(plan: RunPlan, row: Row, records_dir: str | None) -> str:
   step = latest_step(plan.workdir) or 0
   log = jsonio.read_json(os.path.join(plan.workdir, TRAIN_LOG)) or {}
   stopped = bool(log.get("stopped_early")) and log.get("steps") == step
-  trained = (f"{step / per_epoch:g} of {plan.total_steps / per_epoch:g} epochs"
+  trained = (f"{_epochs(step / per_epoch)} of {_epochs(plan.total_steps / per_epoch)} epochs"
              + (" (early stop)" if stopped else ""))
   best = best_validation(plan.workdir)
-  best_text = "—" if best is None else f"{best['loss']:.2f} (epoch {best['step'] / per_epoch:g})"
+  best_text = ("—" if best is None
+               else f"{best['loss']:.2f} (epoch {_epochs(best['step'] / per_epoch)})")
   finished = stopped or step >= plan.eval_steps[row.key]
-  return head + f"| {trained} | {best_text} | " + (
-      evaluation_state(plan, row) if finished else "training not finished") + " |"
+  training = run_lock.holder(plan.workdir)
+  state = (evaluation_state(plan, row) if finished
+           else f"training now ({training})" if training else "training stopped: resume it")
+  return head + f"| {trained} | {best_text} | {state} |"
 
 
 def status_lines(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+from vampjax import run_lock
 from vampjax.run_lock import LOCK_FILE, RunLock
 from vampjax.workdir import WorkdirError
 
@@ -25,13 +26,16 @@ def holder(workdir):
 
 def test_lock_held_by_a_live_process_is_refused_then_taken_over_after_its_death(
     tmp_path, capsys):
+  assert run_lock.holder(str(tmp_path)) is None  # no lock file
   process = holder(str(tmp_path))
   try:
+    assert run_lock.holder(str(tmp_path)).startswith(f"pid {process.pid} on ")
     with pytest.raises(WorkdirError, match=rf"in use by another training \(pid {process.pid} "):
       RunLock(str(tmp_path)).acquire()
   finally:
     process.send_signal(signal.SIGKILL)
     process.wait()
+  assert os.path.exists(tmp_path / LOCK_FILE) and run_lock.holder(str(tmp_path)) is None
   with RunLock(str(tmp_path)):
     assert f"pid {process.pid} on" in capsys.readouterr().err  # reported, then taken over
     with open(tmp_path / LOCK_FILE) as f:

@@ -77,6 +77,27 @@ class RunLock:
     self.release()
 
 
+def holder(workdir: str) -> str | None:
+  """Who trains in `workdir` now (pid, host, start), or None when no run holds its lock.
+
+  Tests the lock with a shared, non-blocking flock released at once: a training starting in
+  those microseconds would be refused with the usual message."""
+  path = os.path.join(workdir, LOCK_FILE)
+  try:
+    fd = os.open(path, os.O_RDONLY)
+  except FileNotFoundError:
+    return None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+  except BlockingIOError:
+    return os.read(fd, 1024).decode(errors="replace").strip() or "another process"
+  else:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return None  # a file left by a run that died
+  finally:
+    os.close(fd)
+
+
 def lock_run(workdir: str) -> contextlib.AbstractContextManager:
   """Process 0's lock on `workdir`, taken (a no-op context on other processes); every
   process raises WorkdirError when the workdir is in use, so none waits in a collective."""
