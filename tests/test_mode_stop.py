@@ -18,7 +18,7 @@ from vampjax.metrics import batch_cache, evaluate
 def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_no_output(tmp_path):
   workdir = str(tmp_path / "run")
   command = ["--config=configs/mnist_quickstart.py", f"--workdir={workdir}", *TINY,
-             "--config.eval.num_examples=64"]
+             "--config.eval.num_examples=2000"]  # long enough that the signal lands in it
   trained = run_main(*command, "--config.num_train_steps=2")
   assert trained.returncode == 0, trained.stderr
   shown = run_main(*command, "--mode=figures")
@@ -29,7 +29,7 @@ def test_ctrl_c_during_eval_is_one_line_status_130_and_writes_no_output(tmp_path
   evaluation = Training([*command, "--mode=eval"], env=CACHE)
   evaluation.wait_for_text("eval:")  # its progress bar: the evaluation has begun
   evaluation.stop(signal.SIGINT)
-  assert "eval of the latest checkpoint, step 2: 64 test images: " in evaluation.stdout
+  assert "eval of the latest checkpoint, step 2: 2000 test images: " in evaluation.stdout
   assert evaluation.process.returncode == 130, evaluation.stderr
   assert "Traceback" not in evaluation.stderr, evaluation.stderr
   kept = batch_cache.BatchCache.existing(os.path.join(workdir, evaluate.PARTIAL_DIR))
