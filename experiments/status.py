@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 
 from experiments import budgets as budgets_lib
 from experiments import records
@@ -19,6 +20,13 @@ from experiments.tables import Row, Table
 from vampjax import jsonio, run_lock
 from vampjax.state import choose_checkpoint, latest_step
 from vampjax.workdir import METRICS_FILE
+
+
+# The summary's counts: each line's last column says where its run stands.
+SUMMARY = (("evaluated", r"\| done[:| ]"), ("from records", r"\| from its record"),
+           ("training now", r"\| training now"), ("to resume", r"\| training stopped"),
+           ("to evaluate", r"\| (not started|started: .*) \|$"),
+           ("not started", r"^\| [^|]+ \| \d+ \| not started \|"))
 
 
 def _epochs(epochs: float) -> str:
@@ -93,7 +101,10 @@ def status_lines(table: Table, budget: budgets_lib.Budget, args: argparse.Namesp
   lines = {}
   for plan, row in planned_rows(table, rows, budget, args):
     lines[row.key, seeds_lib.seed_of(row)] = run_line(plan, row, records_dir)
+  ordered = [lines[row.key, seeds_lib.seed_of(row)] for row in rows]
+  counts = {name: sum(bool(re.search(pattern, line)) for line in ordered)
+            for name, pattern in SUMMARY}
   return [f"table {table.number}, budget {budget.name}, runs under {args.workdir_root}:", "",
           "| row | seed | trained | best validation −ELBO | evaluation |",
-          "|---|---|---|---|---|",
-          *(lines[row.key, seeds_lib.seed_of(row)] for row in rows)]
+          "|---|---|---|---|---|", *ordered, "",
+          f"{len(ordered)} runs: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."]

@@ -271,9 +271,12 @@ def test_status_reads_the_runs_and_writes_nothing(dirs: tuple[str, str], tmp_pat
   runs, results = dirs
   absent = str(tmp_path / "absent")
   reproduce.main(["--table", "paper", "--budget", "smoke", "--workdir-root", absent, "--status"])
-  lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
+  out = capsys.readouterr().out
+  lines = [line for line in out.splitlines() if line.startswith("| ")][1:]
   rows = [row for row in tables.TABLES["paper"].rows if not row.extra]  # smoke: no extras
   assert lines == [f"| {row.label} | 0 | not started | — | — |" for row in rows]
+  assert out.endswith(f"{len(rows)} runs: 0 evaluated, 0 from records, 0 training now, "
+                      f"0 to resume, 0 to evaluate, {len(rows)} not started.\n")
   assert not os.path.exists(absent)
 
   argv = ["--table", "paper", "--budget", "smoke", "--workdir-root", runs,
@@ -284,6 +287,8 @@ def test_status_reads_the_runs_and_writes_nothing(dirs: tuple[str, str], tmp_pat
   reproduce.main(argv + ["--status"])
   out = capsys.readouterr().out
   assert _tree(runs) == before
+  assert out.endswith("2 runs: 2 evaluated, 0 from records, 0 training now, 0 to resume, "
+                      "0 to evaluate, 0 not started.\n")
   for label in ("standard prior N(0, I)", "VampPrior, K = 500"):
     nll = re.search(rf"\n\| {re.escape(label)} \| 1 \| ([0-9.]+) \(n = 1\)", report).group(1)
     assert re.search(rf"\| {re.escape(label)} \| 0 \| [0-9.e-]+ of [0-9.e-]+ epochs \| — \| "
@@ -299,7 +304,8 @@ def test_status_reads_the_runs_and_writes_nothing(dirs: tuple[str, str], tmp_pat
       open(os.path.join(partial, f"batch_{'0' * 32}_{i:05d}.npz"), "w").close()
     reproduce.main(argv + ["--status"])
     assert "| VampPrior, K = 500 | 0 | " in (out := capsys.readouterr().out)
-    assert "| started: 2 batches kept |" in out
+    assert "| started: 2 batches kept |" in out and "1 evaluated, " in out
+    assert ", 1 to evaluate, " in out
   finally:
     batch_cache.remove(partial)
     os.rename(str(tmp_path / cached), os.path.join(evaluated, cached))
