@@ -24,9 +24,9 @@ from experiments import budgets as budgets_lib
 from experiments import records
 from experiments import seeds as seeds_lib
 from experiments.tables import Row, Table
-from vampjax import config_validation, data, jsonio, train, workdir as workdir_lib
 from experiments.run_eval import evaluate_run
-from vampjax.state import choose_checkpoint, latest_step
+from vampjax import config_validation, data, jsonio, train, workdir as workdir_lib
+from vampjax.state import Checkpoint, choose_checkpoint, latest_step
 
 TRAIN_LOG = "reproduce_train.json"
 
@@ -124,6 +124,12 @@ def step_timing(workdir: str, batch_size: int, train_size: int) -> dict[str, flo
           "epoch_seconds": train_size / float(np.median(rates)) if rates else float("nan")}
 
 
+def ended_early(plan: RunPlan, step: int) -> bool:
+  """Whether early stopping ended the run at `step`, its latest checkpoint."""
+  log = jsonio.read_json(os.path.join(plan.workdir, TRAIN_LOG)) or {}
+  return bool(log.get("stopped_early")) and log.get("steps") == step
+
+
 def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
   """Trains (resumes) the run up to `step`, or until early stopping ends it; returns its
   last step, whether it stopped early, and its `step_timing`."""
@@ -133,7 +139,7 @@ def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
   log_path = os.path.join(plan.workdir, TRAIN_LOG)
   log = jsonio.read_json(log_path) or {}
   start = latest_step(plan.workdir) or 0
-  if start < step and not (log.get("stopped_early") and log.get("steps") == start):
+  if start < step and not ended_early(plan, start):
     config = ml_collections.ConfigDict(plan.config.to_dict())
     config.num_train_steps = step
     state = train.train_and_evaluate(config, plan.workdir, dataset=plan.dataset)
@@ -164,6 +170,13 @@ def selected_rows(table: Table, budget: budgets_lib.Budget, args: argparse.Names
   extras = budget.extra_rows and not args.no_extras
   return [row for row in table.rows if (extras or not row.extra)
           and (not args.rows or row.key in args.rows)]
+
+
+def scored_checkpoint(plan: RunPlan, row: Row) -> Checkpoint:
+  """The checkpoint the report scores for `row`: its own step (a row at an earlier epoch),
+  else the run's best validation checkpoint, else its latest."""
+  return choose_checkpoint(plan.workdir, None if row.at_epoch is None
+                           else plan.eval_steps[row.key])
 
 
 def has_run(workdir: str) -> bool:
@@ -223,7 +236,7 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
     log = train_until(plan, step)
     if args.train_only:
       continue
-    chosen = choose_checkpoint(plan.workdir, None if row.at_epoch is None else step)
+    chosen = scored_checkpoint(plan, row)
     results[key] = RowResult(row, plan, chosen.step, evaluate_run(
         plan, chosen.step, chosen.which == "best"), log)
   keys = [(row.key, seeds_lib.seed_of(row)) for row in rows]

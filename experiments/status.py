@@ -6,27 +6,23 @@ nothing (`python -m experiments.reproduce ... --status`)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 
 from experiments import budgets as budgets_lib
 from experiments import records
 from experiments import seeds as seeds_lib
-from experiments.run import (TRAIN_LOG, RunPlan, has_run, planned_rows, steps_per_epoch,
-                             table_rows)
+from experiments.run import (RunPlan, ended_early, has_run, planned_rows, scored_checkpoint,
+                             steps_per_epoch, table_rows)
 from experiments.run_eval import cached_evaluation, kept_batches
 from experiments.tables import Row, Table
-from vampjax import jsonio, run_lock
-from vampjax.state import choose_checkpoint, latest_step
+from vampjax import figures, run_lock
+from vampjax.state import latest_step
 from vampjax.workdir import METRICS_FILE
 
 
-# The summary's counts: each line's last column says where its run stands.
-SUMMARY = (("evaluated", r"\| done[:| ]"), ("from records", r"\| from its record"),
-           ("training now", r"\| training now"), ("to resume", r"\| training stopped"),
-           ("to evaluate", r"\| (not started|started: .*) \|$"),
-           ("not started", r"^\| [^|]+ \| \d+ \| not started \|"))
+# Where a run can stand, in the order the closing count names them.
+CATEGORIES = ("evaluated", "from records", "training now", "to resume", "to evaluate",
+              "not started")
 
 
 def _epochs(epochs: float) -> str:
@@ -37,61 +33,60 @@ def _epochs(epochs: float) -> str:
 def best_validation(workdir: str) -> dict[str, float] | None:
   """The logged validation line of the lowest loss, if any."""
   path = os.path.join(workdir, METRICS_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    lines = [json.loads(line) for line in f if '"validation"' in line]
-  lines = [line for line in lines if line["split"] == "validation"]
+  lines = figures.read_metrics(path).get("validation", []) if os.path.exists(path) else []
   return min(lines, key=lambda line: line["loss"]) if lines else None
 
 
-def evaluation_state(plan: RunPlan, row: Row) -> str:
-  """'test NLL …' when the checkpoint the report scores is evaluated, else how far it got."""
-  at = None if row.at_epoch is None else plan.eval_steps[row.key]
-  chosen = choose_checkpoint(plan.workdir, at)
+def evaluation_state(plan: RunPlan, row: Row) -> tuple[str, str]:
+  """('done: test NLL …', 'evaluated') when the checkpoint the report scores is evaluated,
+  else how far its evaluation got."""
+  chosen = scored_checkpoint(plan, row)
   metrics = cached_evaluation(plan, chosen.step, chosen.which == "best")
   if metrics is not None:
     nll = metrics.get("is_nll_nats")
-    return f"done: test NLL {nll:.2f}" if nll is not None else "done"
+    return (f"done: test NLL {nll:.2f}" if nll is not None else "done"), "evaluated"
   kept = kept_batches(plan, chosen.step)
-  return f"started: {kept} batches kept" if kept else "not started"
+  return (f"started: {kept} batches kept" if kept else "not started"), "to evaluate"
 
 
-def absent_run(records_dir: str | None, key: str, seed: int, plan: RunPlan) -> str:
+def absent_run(records_dir: str | None, key: str, seed: int, plan: RunPlan
+               ) -> tuple[str, str]:
   """The line's end for a row whose run is absent: not started, or (with `--reuse-records`)
-  what its record holds."""
+  what its record holds; and its category."""
   if records_dir is not None:
     try:
       record = records.read(records_dir, key, seed, plan.config)
     except records.RecordError as error:
-      return f"| not started | — | its record is refused: {error} |"
+      return f"| not started | — | its record is refused: {error} |", "not started"
     if record is not None:
       nll = record["metrics"].get("is_nll_nats")
       return ("| its run is not on this machine | — | from its record"
-              + (f": test NLL {nll:.2f} |" if nll is not None else " |"))
-  return "| not started | — | — |"
+              + (f": test NLL {nll:.2f} |" if nll is not None else " |")), "from records"
+  return "| not started | — | — |", "not started"
 
 
-def run_line(plan: RunPlan, row: Row, records_dir: str | None) -> str:
-  """One row and seed's line of the status table."""
+def run_line(plan: RunPlan, row: Row, records_dir: str | None) -> tuple[str, str]:
+  """One row and seed's line of the status table, and its category."""
   seed = seeds_lib.seed_of(row)
   head = f"| {row.label} | {seed} "
   if not has_run(plan.workdir):
-    return head + absent_run(records_dir, row.key, seed, plan)
+    end, category = absent_run(records_dir, row.key, seed, plan)
+    return head + end, category
   per_epoch = steps_per_epoch(plan.train_size, plan.config.batch_size)
   step = latest_step(plan.workdir) or 0
-  log = jsonio.read_json(os.path.join(plan.workdir, TRAIN_LOG)) or {}
-  stopped = bool(log.get("stopped_early")) and log.get("steps") == step
+  stopped = ended_early(plan, step)
   trained = (f"{_epochs(step / per_epoch)} of {_epochs(plan.total_steps / per_epoch)} epochs"
              + (" (early stop)" if stopped else ""))
   best = best_validation(plan.workdir)
   best_text = ("—" if best is None
                else f"{best['loss']:.2f} (epoch {_epochs(best['step'] / per_epoch)})")
-  finished = stopped or step >= plan.eval_steps[row.key]
-  training = run_lock.holder(plan.workdir)
-  state = (evaluation_state(plan, row) if finished
-           else f"training now ({training})" if training else "training stopped: resume it")
-  return head + f"| {trained} | {best_text} | {state} |"
+  if stopped or step >= plan.eval_steps[row.key]:
+    state, category = evaluation_state(plan, row)
+  elif training := run_lock.holder(plan.workdir):
+    state, category = f"training now ({training})", "training now"
+  else:
+    state, category = "training stopped: resume it", "to resume"
+  return head + f"| {trained} | {best_text} | {state} |", category
 
 
 def status_lines(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,
@@ -102,9 +97,9 @@ def status_lines(table: Table, budget: budgets_lib.Budget, args: argparse.Namesp
   for plan, row in planned_rows(table, rows, budget, args):
     lines[row.key, seeds_lib.seed_of(row)] = run_line(plan, row, records_dir)
   ordered = [lines[row.key, seeds_lib.seed_of(row)] for row in rows]
-  counts = {name: sum(bool(re.search(pattern, line)) for line in ordered)
-            for name, pattern in SUMMARY}
+  counts = [sum(category == name for _, category in ordered) for name in CATEGORIES]
   return [f"table {table.number}, budget {budget.name}, runs under {args.workdir_root}:", "",
           "| row | seed | trained | best validation −ELBO | evaluation |",
-          "|---|---|---|---|---|", *ordered, "",
-          f"{len(ordered)} runs: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."]
+          "|---|---|---|---|---|", *(line for line, _ in ordered), "",
+          f"{len(ordered)} runs: "
+          + ", ".join(f"{n} {name}" for name, n in zip(CATEGORIES, counts)) + "."]
