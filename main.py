@@ -27,10 +27,7 @@ import jax
 from ml_collections import config_flags
 
 from vampjax import config_validation, modes, preemption, sharding
-from vampjax.checkpointing import CheckpointError
 from vampjax.config_validation import ConfigError
-from vampjax.data import DataError
-from vampjax.workdir import WorkdirError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
@@ -40,7 +37,6 @@ flags.DEFINE_enum("mode", "train", list(modes.MODES), "What to do with the run i
 flags.DEFINE_bool("overwrite", False, "Train: delete a run of another config in --workdir.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-USER_ERRORS = (CheckpointError, ConfigError, DataError, WorkdirError)
 USAGE_ERROR_STATUS = 2
 
 
@@ -115,7 +111,7 @@ def main(argv):
         print(next_commands(FLAGS.workdir))
     else:
       modes.run_interruptible(FLAGS.mode, FLAGS.config, FLAGS.workdir)
-  except USER_ERRORS as error:
+  except modes.USER_ERRORS as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(USAGE_ERROR_STATUS)
   except (preemption.Preempted, modes.Interrupted) as stopped:

@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 
 from experiments import budgets as budgets_lib
 from experiments import paper_report, records, report, run, status
 from experiments.tables import TABLES
-from vampjax import preemption, xla_cpu
-from vampjax.checkpointing import CheckpointError
-from vampjax.config_validation import ConfigError
-from vampjax.data import DataError
-from vampjax.workdir import WorkdirError
+from vampjax import modes, preemption, xla_cpu
 
-USER_ERRORS = (CheckpointError, ConfigError, DataError, WorkdirError, records.RecordError)
+USER_ERRORS = (*modes.USER_ERRORS, records.RecordError)
 INTERRUPTED = ("stopped (Ctrl-C); the finished trainings and evaluations are kept, and so are "
                "an interrupted evaluation's finished batches: run the same command to resume")
 
@@ -122,7 +117,7 @@ def cli() -> None:
     sys.exit(stopped.exit_status)
   except KeyboardInterrupt:  # an evaluation or a report
     print(INTERRUPTED, file=sys.stderr)
-    sys.exit(128 + signal.SIGINT)
+    sys.exit(modes.Interrupted.exit_status)
   except USER_ERRORS as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)

@@ -13,9 +13,16 @@ from flax.training import train_state
 
 from vampjax import data, figures, train
 from vampjax import workdir as workdir_lib
+from vampjax.checkpointing import CheckpointError
+from vampjax.config_validation import ConfigError
+from vampjax.data import DataError
 from vampjax.metrics import active_units, batch_cache, evaluate
 from vampjax.state import restore_chosen, rng_streams
 from vampjax.vae import VAE
+
+
+# Errors in the user's hands: the command line prints them in one line and exits with 2.
+USER_ERRORS = (CheckpointError, ConfigError, DataError, workdir_lib.WorkdirError)
 
 
 class Interrupted(Exception):
