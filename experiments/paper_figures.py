@@ -23,8 +23,9 @@ def validation_section(results: list[RowResult], panel: str, warmup: float,
   """The curves of every row whose run (or record) logged validation lines, over all epochs
   and after the KL warm-up; the rows with none are named (a record re-entered by hand from a
   report keeps no curve, a run shorter than an epoch logs none)."""
-  drawn = [r for r in results if study_figures.curves(r, "validation")]
-  missing = [r.row.label for r in results if not study_figures.curves(r, "validation")]
+  logged = [bool(study_figures.curves(r, "validation")) for r in results]
+  drawn = [r for r, has in zip(results, logged) if has]
+  missing = [r.row.label for r, has in zip(results, logged) if not has]
   lines = ["## Validation curves", ""]
   if drawn:
     figure = study_figures.plot_curves(

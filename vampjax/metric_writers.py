@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from vampjax import jsonio
+from vampjax import workdir as workdir_lib
+from vampjax.figures import image_grid, paired_rows
+
 
 def _import_tensorboardx_without_torch() -> Any:
   """tensorboardX, kept from importing PyTorch when it is installed: its writer imports torch
@@ -34,11 +38,6 @@ def _import_tensorboardx_without_torch() -> Any:
 
 
 tensorboardX = _import_tensorboardx_without_torch()
-
-from vampjax import jsonio
-from vampjax import workdir as workdir_lib
-from vampjax.figures import image_grid, paired_rows
-
 TENSORBOARD_DIR = "tensorboard"
 
 
