@@ -124,9 +124,14 @@ def step_timing(workdir: str, batch_size: int, train_size: int) -> dict[str, flo
           "epoch_seconds": train_size / float(np.median(rates)) if rates else float("nan")}
 
 
-def ended_early(plan: RunPlan, step: int) -> bool:
-  """Whether early stopping ended the run at `step`, its latest checkpoint."""
-  log = jsonio.read_json(os.path.join(plan.workdir, TRAIN_LOG)) or {}
+def train_log(plan: RunPlan) -> dict[str, Any]:
+  """What `train_until` logged of the run (its last step, whether it stopped early)."""
+  return jsonio.read_json(os.path.join(plan.workdir, TRAIN_LOG)) or {}
+
+
+def ended_early(log: dict[str, Any], step: int) -> bool:
+  """Whether early stopping ended the run of `log` (its `train_log`) at `step`, its latest
+  checkpoint."""
   return bool(log.get("stopped_early")) and log.get("steps") == step
 
 
@@ -136,16 +141,15 @@ def train_until(plan: RunPlan, step: int) -> dict[str, Any]:
   differences = workdir_lib.config_differences(plan.workdir, plan.config)
   if differences:  # checked even when nothing is left to train: its results are reused
     raise workdir_lib.another_config_error(plan.workdir, differences)
-  log_path = os.path.join(plan.workdir, TRAIN_LOG)
-  log = jsonio.read_json(log_path) or {}
+  log = train_log(plan)
   start = latest_step(plan.workdir) or 0
-  if start < step and not ended_early(plan, start):
+  if start < step and not ended_early(log, start):
     config = ml_collections.ConfigDict(plan.config.to_dict())
     config.num_train_steps = step
     state = train.train_and_evaluate(config, plan.workdir, dataset=plan.dataset)
     log["steps"] = int(state.step)
     log["stopped_early"] = int(state.step) < step
-    jsonio.write_json_atomic(log_path, log)
+    jsonio.write_json_atomic(os.path.join(plan.workdir, TRAIN_LOG), log)
   return {**log, **step_timing(plan.workdir, plan.config.batch_size, plan.train_size)}
 
 

@@ -12,7 +12,7 @@ from experiments import budgets as budgets_lib
 from experiments import records
 from experiments import seeds as seeds_lib
 from experiments.run import (RunPlan, ended_early, has_run, planned_rows, scored_checkpoint,
-                             steps_per_epoch, table_rows)
+                             steps_per_epoch, table_rows, train_log)
 from experiments.run_eval import cached_evaluation, kept_batches
 from experiments.tables import Row, Table
 from vampjax import figures, run_lock
@@ -74,7 +74,7 @@ def run_line(plan: RunPlan, row: Row, records_dir: str | None) -> tuple[str, str
     return head + end, category
   per_epoch = steps_per_epoch(plan.train_size, plan.config.batch_size)
   step = latest_step(plan.workdir) or 0
-  stopped = ended_early(plan, step)
+  stopped = ended_early(train_log(plan), step)
   trained = (f"{_epochs(step / per_epoch)} of {_epochs(plan.total_steps / per_epoch)} epochs"
              + (" (early stop)" if stopped else ""))
   best = best_validation(plan.workdir)
