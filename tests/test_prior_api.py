@@ -108,3 +108,39 @@ def test_pixel_pseudo_inputs_get_gradients_from_a_user_models_kl():
   params = model.init(jax.random.key(0), x, jax.random.key(1), 1)
   grads = jax.grad(lambda p: jnp.sum(model.apply(p, x, jax.random.key(2), 4)[0]))(params)
   assert np.all(grads["params"]["prior"]["pseudo_inputs"]["pseudo_pixels"] != 0.0)
+
+
+class MoGVAE(nn.Module):
+  """A user's module with the paper's MoG prior: its components are parameters."""
+
+  def setup(self):
+    self.encoder = nn.Dense(4)
+    self.prior = vampjax.MoGPrior(3, 2, logvar_bounds=(-1.0, 0.5))
+
+  def encode(self, x):
+    h = self.encoder(x.reshape(x.shape[0], -1))
+    return h[:, :2], h[:, 2:]
+
+  def components(self):
+    return self.prior(self.encode)
+
+
+def test_mog_prior_is_its_parameters_whatever_the_encoder():
+  model = MoGVAE()
+  params = model.init(jax.random.key(0), method="components")
+  mixture = params["params"]["prior"]["mixture"]
+  assert mixture["means"].shape == mixture["logvars"].shape == (3, 2)
+  rng = np.random.default_rng(2)
+  means, logvars = rng.normal(size=(3, 2)), rng.uniform(-2.0, 1.0, size=(3, 2))
+  params = {"params": {"prior": {"mixture": {"means": jnp.float32(means),
+                                             "logvars": jnp.float32(logvars)}}}}
+  components = model.apply(params, method="components")
+  np.testing.assert_array_equal(components.mu, jnp.float32(means))
+  bounded = np.asarray(components.logvar)
+  assert bounded.min() >= -1.0 and bounded.max() <= 0.5  # within its logvar_bounds
+  z = rng.normal(size=(5, 2))
+  np.testing.assert_allclose(vampjax.prior_log_prob(jnp.float32(z), components),
+                             scipy_mixture_log_prob(z, means, bounded), rtol=1e-5)
+  samples = vampjax.prior_sample(jax.random.key(3), components, 60_000)
+  np.testing.assert_allclose(samples.mean(0), means.mean(0), atol=0.03)
+  assert vampjax.prior_api.PRIORS["mog"] is vampjax.MoGPrior

@@ -1,17 +1,18 @@
 """vampjax: variational autoencoders with a VampPrior, in JAX/Flax.
 
 `vampjax.load_run(workdir)` restores a trained run for use from Python (vampjax.api);
-`vampjax.VampPrior`, `StandardPrior`, `kl_estimate`, `prior_log_prob` and `prior_sample`
-put vampjax's priors on your own Flax networks (vampjax.prior_api). They are imported on
-first use, so that `import vampjax` stays light (main.py imports vampjax.xla_cpu before
-JAX may start).
+`vampjax.VampPrior`, `StandardPrior`, `MoGPrior`, `kl_estimate`, `prior_log_prob` and
+`prior_sample` put vampjax's priors on your own Flax networks (vampjax.prior_api). They are
+imported on first use, so that `import vampjax` stays light (main.py imports vampjax.xla_cpu
+before JAX may start).
 """
 
 import importlib
 
-_PUBLIC = {"load_run": "vampjax.api", "VampPrior": "vampjax.prior_api",
-           "StandardPrior": "vampjax.prior_api", "kl_estimate": "vampjax.prior_api",
-           "prior_log_prob": "vampjax.prior_api", "prior_sample": "vampjax.prior_api"}
+_PUBLIC = {"load_run": "vampjax.api",
+           **{name: "vampjax.prior_api" for name in (
+               "VampPrior", "StandardPrior", "MoGPrior", "kl_estimate", "prior_log_prob",
+               "prior_sample")}}
 
 
 def __getattr__(name: str):

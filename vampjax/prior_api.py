@@ -20,7 +20,8 @@ pure functions of them.
 For the VampPrior, p(z) = (1/K) Σ_k q(z|u_k): its K pseudo-inputs u_k are parameters of
 your model (under the prior module's name, e.g. params["prior"]["pseudo_inputs"]), trained
 with it, and run through your encoder on every call. A new prior is one module with the
-same call, `prior(encoder) -> Mixture`, and an entry in `PRIORS`.
+same call, `prior(encoder) -> Mixture`, and an entry in `PRIORS`; `MoGPrior`, the paper's
+mixture of K free Gaussians, is one that ignores the encoder.
 """
 
 from __future__ import annotations
@@ -73,7 +74,26 @@ class VampPrior(nn.Module):
     return priors.Mixture(*encoder(self.pseudo_inputs()))
 
 
-PRIORS: dict[str, type[nn.Module]] = {"standard": StandardPrior, "vamp": VampPrior}
+class MoGPrior(nn.Module):
+  """p(z) = (1/K) Σ_k N(z; μ_k, diag σ²_k) with μ_k and log σ²_k free parameters, whatever
+  the encoder: the VampPrior paper's MoG baseline, as in vampjax's own models
+  (`priors.GaussianMixture`, config prior='mog'), its log-variances bounded to
+  `logvar_bounds`."""
+
+  num_components: int
+  latent_dim: int
+  logvar_bounds: tuple[float, float] = priors.GaussianMixture.logvar_bounds
+
+  def setup(self):
+    self.mixture = priors.GaussianMixture(self.num_components, self.latent_dim,
+                                          tuple(self.logvar_bounds))
+
+  def __call__(self, encoder: Encoder | None = None) -> priors.Mixture:
+    return self.mixture()
+
+
+PRIORS: dict[str, type[nn.Module]] = {"standard": StandardPrior, "vamp": VampPrior,
+                                      "mog": MoGPrior}
 
 
 def prior_log_prob(z: jax.Array, components: priors.Mixture) -> jax.Array:
