@@ -190,3 +190,15 @@ def test_images_of_another_shape_are_refused_in_one_line(runs):
   with pytest.raises(ValueError, match=r"^images of shape \(2, 28, 28, 1\); this run takes "
                                        r"\(N, 32, 32, 1\) in \[0, 1\] or uint8\.$"):
     runs("conv")[1].encode(np.zeros((2, 28, 28, 1), np.float32))
+
+
+def test_sample_refuses_a_key_for_n_and_the_run_says_what_it_is(runs):
+  loaded = runs("conv")[1]
+  with pytest.raises(TypeError, match=r"^n is how many images to draw \(a positive int\), not "
+                                      r"a \w+; the randomness is seed=<int>\.$"):
+    loaded.sample(jax.random.key(0), 4)
+  with pytest.raises(TypeError, match="not 0;"):
+    loaded.sample(0)
+  config = loaded.config
+  assert repr(loaded) == (f"Run(conv, prior={config.prior}, latent_dim={config.latent_dim}, "
+                          "step=2 (latest))")

@@ -59,6 +59,10 @@ class Run:
                                                          method="sample"),
                            static_argnums=2)
 
+  def __repr__(self) -> str:
+    return (f"Run({self.config.architecture}, prior={self.model.prior_kind}, "
+            f"latent_dim={self.config.latent_dim}, step={self.step} ({self.which}))")
+
   def _images(self, x: np.ndarray) -> jax.Array:
     """x as float32 in [0, 1]; refuses a shape other than (N, *the model's image shape)."""
     x = np.asarray(x)
@@ -97,6 +101,10 @@ class Run:
   def sample(self, n: int, seed: int = 0) -> np.ndarray:
     """n images from the prior (for the VampPrior: k uniform, then z ~ q(z|u_k)), as
     `main.py --mode=sample --config.seed=<seed> --config.num_samples=<n>` draws them."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+      given = repr(n) if isinstance(n, (int, np.integer)) else f"a {type(n).__name__}"
+      raise TypeError(f"n is how many images to draw (a positive int), not {given}; the "
+                      "randomness is seed=<int>.")
     rng = state.rng_streams(seed)["sample"]
     return np.asarray(self._sample(self.params, rng, n))
 
