@@ -184,6 +184,8 @@ def test_log_likelihood_matches_the_is_nll_of_the_evaluation(run):
   log_px = loaded.log_likelihood(images, num_samples=40, rng=batch_key)
   assert log_px.shape == (8,)
   assert -np.mean(log_px) == pytest.approx(results["is_nll_nats"], rel=1e-6)
+  np.testing.assert_array_equal(loaded.log_likelihood(images, 40, rng=np.int64(3)),
+                                loaded.log_likelihood(images, 40, rng=jax.random.key(3)))
 
 
 def test_images_of_another_shape_are_refused_in_one_line(runs):

@@ -143,4 +143,3 @@ def test_mog_prior_is_its_parameters_whatever_the_encoder():
                              scipy_mixture_log_prob(z, means, bounded), rtol=1e-5)
   samples = vampjax.prior_sample(jax.random.key(3), components, 60_000)
   np.testing.assert_allclose(samples.mean(0), means.mean(0), atol=0.03)
-  assert vampjax.prior_api.PRIORS["mog"] is vampjax.MoGPrior

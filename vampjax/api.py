@@ -120,7 +120,7 @@ class Run:
     """Importance-sampled log p(x) of each image, (N,) nats, with S = `num_samples`
     (rng: a key or an int seed). For a Gaussian likelihood it includes ½·log 2π per
     pixel, like eval.json's is_nll_nats."""
-    key = jax.random.key(rng) if isinstance(rng, int) else rng
+    key = jax.random.key(int(rng)) if isinstance(rng, (int, np.integer)) else rng
     return np.asarray(_log_likelihood(self.model, self.params, self._images(x), key,
                                       self.config, num_samples))
 

@@ -18,10 +18,12 @@ pure functions of them.
       return self.decoder(z), kl
 
 For the VampPrior, p(z) = (1/K) Σ_k q(z|u_k): its K pseudo-inputs u_k are parameters of
-your model (under the prior module's name, e.g. params["prior"]["pseudo_inputs"]), trained
-with it, and run through your encoder on every call. A new prior is one module with the
-same call, `prior(encoder) -> Mixture`, and an entry in `PRIORS`; `MoGPrior`, the paper's
-mixture of K free Gaussians, is one that ignores the encoder.
+your model (under the prior module's name, e.g. params["prior"]["pseudo_inputs"]
+["pseudo_logits"], or ["pseudo_pixels"] with pseudo_param="pixels"), trained with it, and
+run through your encoder, as one batch of K, on every call; `model.apply(variables,
+method=lambda m: m.prior.pseudo_inputs())` gives them as images. A new prior is one module
+with the same call, `prior(encoder) -> Mixture`; `MoGPrior`, the paper's mixture of K free
+Gaussians, is one that ignores the encoder.
 """
 
 from __future__ import annotations
@@ -91,9 +93,6 @@ class MoGPrior(nn.Module):
   def __call__(self, encoder: Encoder | None = None) -> priors.Mixture:
     return self.mixture()
 
-
-PRIORS: dict[str, type[nn.Module]] = {"standard": StandardPrior, "vamp": VampPrior,
-                                      "mog": MoGPrior}
 
 
 def prior_log_prob(z: jax.Array, components: priors.Mixture) -> jax.Array:
