@@ -94,7 +94,6 @@ class MoGPrior(nn.Module):
     return self.mixture()
 
 
-
 def prior_log_prob(z: jax.Array, components: priors.Mixture) -> jax.Array:
   """log p(z) under the prior's components: z (..., D) -> (...)."""
   return priors.mixture_log_prob(z, components)
