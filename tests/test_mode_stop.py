@@ -3,9 +3,11 @@ status 130, no traceback and no half-written file; and these modes name their ch
 
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
+from tqdm import tqdm
 
 from benchmarks.stop_latency import Training
 from tests.test_bad_input import tree
@@ -78,3 +80,18 @@ def test_an_interrupted_eval_says_where_its_finished_batches_are(tmp_path, monke
   assert str(stopped.value) == (
       "stopped: --mode=eval interrupted (SIGINT); nothing written; the next --mode=eval "
       f"resumes after the 2 batches it finished (kept in {workdir}/eval_partial)")
+
+
+def test_a_bar_left_open_by_the_ctrl_c_has_its_line_ended(monkeypatch, capsys):
+  """A Ctrl-C landing while a progress bar is built (before its `with` can close it) leaves
+  the bar drawn without its newline; the stop message must still start a line."""
+  def interrupted_while_building_a_bar(config, workdir):
+    del config, workdir
+    bar = tqdm(total=250, desc="eval", file=sys.stderr)  # drawn, never closed
+    raise KeyboardInterrupt(bar)  # keeps it alive, as the frame it was built in does
+
+  monkeypatch.setitem(modes.MODES, "eval", interrupted_while_building_a_bar)
+  with pytest.raises(modes.Interrupted) as stopped:  # holds the bar, as main's handler does
+    modes.run_interruptible("eval", None, "unused")
+  drawn = capsys.readouterr().err
+  assert drawn.startswith("\reval:   0%") and drawn.endswith("\n"), (repr(drawn), stopped)

@@ -10,6 +10,7 @@ import jax
 import ml_collections
 import numpy as np
 from flax.training import train_state
+from tqdm import tqdm
 
 from vampjax import data, figures, train
 from vampjax import workdir as workdir_lib
@@ -51,8 +52,16 @@ def run_interruptible(mode: str, config: ml_collections.ConfigDict, workdir: str
   try:
     MODES[mode](config, workdir)
   except KeyboardInterrupt:
+    _close_progress_bars()
     kept = sorted(path for path, mtime in _outputs(workdir).items() if before.get(path) != mtime)
     raise Interrupted(mode, kept, _resume_note(workdir) if mode == "eval" else "") from None
+
+
+def _close_progress_bars() -> None:
+  """Ends the line of any progress bar the Ctrl-C left open, so that the stop message is a
+  line of its own: one that struck while a bar was being built skipped its `with`'s close."""
+  for bar in list(tqdm._instances):  # pylint: disable=protected-access
+    bar.close()
 
 
 def _resume_note(workdir: str) -> str:
