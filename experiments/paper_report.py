@@ -227,6 +227,12 @@ def write_records(results: list[RowResult], stats_by_row: list[dict[str, float] 
           stats, r.plan.workdir, r.plan.config))
 
 
+def keep_record(result: RowResult, records_dir: str) -> None:
+  """Writes an evaluated row's record at once, so that a machine lost before the report is
+  written loses no finished evaluation (`--reuse-records` takes it from there)."""
+  write_records([result], [pseudo_input_stats(result)], records_dir)
+
+
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
                  out_dir: str) -> str:
   os.makedirs(out_dir, exist_ok=True)

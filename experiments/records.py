@@ -2,10 +2,10 @@
 beside the report.
 
 The checkpoints stay in `runs/` (never committed) and a machine may lose them; the records
-are committed with the report. `--reuse-records` writes the report again from them for rows
-whose run is no longer in the workdir root, instead of training those rows again: their
-test metrics, training log, validation curve and pseudo-input statistics come from the record
-(samples cannot be drawn without the weights).
+are written as each row's evaluation ends and committed with the report. `--reuse-records`
+writes the report again from them for rows whose run is no longer in the workdir root,
+instead of training those rows again: their test metrics, training log, validation curve and
+pseudo-input statistics come from the record (samples cannot be drawn without the weights).
 """
 
 from __future__ import annotations

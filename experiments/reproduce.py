@@ -86,13 +86,16 @@ def main(argv: list[str] | None = None) -> str | None:
   table, budget = TABLES[args.table], budgets_lib.BUDGETS[args.budget]
   began = time.perf_counter()
   out_dir = args.results_dir or os.path.join(ROOT, "experiments", "results", budget.name)
-  records_dir = (records.directory(out_dir, paper_report.OUTPUTS[table.number][0])
-                 if args.reuse_records else None)
+  own_records = (records.directory(out_dir, paper_report.OUTPUTS[table.number][0])
+                 if table.family == "paper" else None)
+  records_dir = own_records if args.reuse_records else None
   if args.status:
     print("\n".join(status.status_lines(table, budget, args, records_dir)))
     return None
   xla_cpu.use_compilation_cache()
-  results = run.run_table(table, budget, args, records_dir)
+  keep = ((lambda result: paper_report.keep_record(result, own_records))
+          if own_records is not None else None)
+  results = run.run_table(table, budget, args, records_dir, keep)
   if args.train_only:
     return None
   if table.family == "paper":  # the paper's benchmark and its Fashion-MNIST table

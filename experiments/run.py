@@ -14,7 +14,7 @@ import dataclasses
 import importlib
 import json
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 import ml_collections
@@ -218,11 +218,12 @@ def planned_rows(table: Table, rows: list[Row], budget: budgets_lib.Budget,
 
 
 def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace,
-              records_dir: str | None = None) -> list[RowResult]:
+              records_dir: str | None = None,
+              on_evaluated: Callable[[RowResult], None] | None = None) -> list[RowResult]:
   """Trains and evaluates every row of `table_rows` (with `args.train_only` none is
   evaluated); results come in its order. With `records_dir`, a row whose run is not in the
   workdir root but has a record there comes from its record (records.py) and is not
-  trained."""
+  trained. `on_evaluated` gets each row as soon as it is evaluated (before the next trains)."""
   rows = table_rows(table, budget, args)
   results: dict[tuple[str, int], RowResult] = {}
   for plan, row in planned_rows(table, rows, budget, args):
@@ -243,5 +244,7 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
     chosen = scored_checkpoint(plan, row)
     results[key] = RowResult(row, plan, chosen.step, evaluate_run(
         plan, chosen.step, chosen.which == "best"), log)
+    if on_evaluated is not None:
+      on_evaluated(results[key])
   keys = [(row.key, seeds_lib.seed_of(row)) for row in rows]
   return [results[key] for key in keys if key in results]

@@ -260,6 +260,35 @@ def test_paper_report_written_again_from_records(dirs: tuple[str, str], tmp_path
     os.rename(moved, vamp)
 
 
+def test_each_evaluated_row_keeps_its_record_at_once(dirs: tuple[str, str], tmp_path,
+                                                    monkeypatch):
+  """A table stopped before its report (here a Ctrl-C in the second row's evaluation, as a
+  lost machine would) has already kept the first row's record for --reuse-records."""
+  runs, _ = dirs
+  results = str(tmp_path / "results")
+  argv = ["--table", "paper", "--budget", "smoke", "--workdir-root", runs,
+          "--results-dir", results, "--rows", "standard", "vamp"]
+  evaluate, evaluated = run.evaluate_run, []
+
+  def evaluate_one_then_stop(plan, *rest):
+    if evaluated:
+      raise KeyboardInterrupt
+    evaluated.append((plan, evaluate(plan, *rest)))
+    return evaluated[0][1]
+
+  monkeypatch.setattr(run, "evaluate_run", evaluate_one_then_stop)
+  with pytest.raises(KeyboardInterrupt):
+    reproduce.main(argv)
+  kept = os.path.join(results, "paper_mnist_records")
+  [name] = os.listdir(kept)
+  row_key = name.removesuffix("_seed0.json")
+  [(plan, metrics)] = evaluated
+  record = records.read(kept, row_key, 0, plan.config)
+  assert record["source"].startswith(f"its run in {plan.workdir}, recorded ")
+  assert record["metrics"] == json.loads(json.dumps(metrics))
+  assert not os.path.exists(os.path.join(results, paper_report.REPORT))
+
+
 def _tree(root: str) -> dict[str, float]:
   return {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
           for d, _, files in os.walk(root) for f in files}
