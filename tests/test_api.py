@@ -199,7 +199,8 @@ def test_sample_refuses_a_key_for_n_and_the_run_says_what_it_is(runs):
   with pytest.raises(TypeError, match=r"^n is how many images to draw \(a positive int\), not "
                                       r"a \w+; the randomness is seed=<int>\.$"):
     loaded.sample(jax.random.key(0), 4)
-  with pytest.raises(TypeError, match="not 0;"):
+  with pytest.raises(ValueError, match=r"^n is how many images to draw \(a positive int\), "
+                                       r"not 0\.$"):
     loaded.sample(0)
   config = loaded.config
   assert repr(loaded) == (f"Run(conv, prior={config.prior}, latent_dim={config.latent_dim}, "

@@ -101,10 +101,11 @@ class Run:
   def sample(self, n: int, seed: int = 0) -> np.ndarray:
     """n images from the prior (for the VampPrior: k uniform, then z ~ q(z|u_k)), as
     `main.py --mode=sample --config.seed=<seed> --config.num_samples=<n>` draws them."""
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-      given = repr(n) if isinstance(n, (int, np.integer)) else f"a {type(n).__name__}"
-      raise TypeError(f"n is how many images to draw (a positive int), not {given}; the "
-                      "randomness is seed=<int>.")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+      raise TypeError(f"n is how many images to draw (a positive int), not a "
+                      f"{type(n).__name__}; the randomness is seed=<int>.")
+    if n < 1:
+      raise ValueError(f"n is how many images to draw (a positive int), not {n}.")
     rng = state.rng_streams(seed)["sample"]
     return np.asarray(self._sample(self.params, rng, n))
 
