@@ -172,9 +172,7 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
 
 def pseudo_input_stats(result: RowResult) -> dict[str, float] | None:
   """The median, 99th percentile and share ≥ 0.5 of a VampPrior run's pseudo-input pixels
-  (None for other priors), from the evaluated checkpoint or the row's record."""
-  if result.record is not None:
-    return result.record["pseudo_inputs"]
+  (None for other priors), from the evaluated checkpoint."""
   pixels = study_figures.pseudo_input_pixels(result)
   if pixels is None:
     return None
@@ -216,21 +214,13 @@ def from_records(results: list[RowResult]) -> list[str]:
               f"{r.row.label}, seed {r.seed} ({r.record['source']})" for r in kept) + ".", ""]
 
 
-def write_records(results: list[RowResult], stats_by_row: list[dict[str, float] | None],
-                  records_dir: str) -> None:
-  """The record of every row evaluated from its run (rows from records keep theirs)."""
-  for r, stats in zip(results, stats_by_row):
-    if r.record is None:
-      records.write(records_dir, records.make(
-          r.row.key, r.seed, r.step, r.metrics, r.train_log,
-          {split: study_figures.curves(r, split) for split in ("validation",)},
-          stats, r.plan.workdir, r.plan.config))
-
-
 def keep_record(result: RowResult, records_dir: str) -> None:
   """Writes an evaluated row's record at once, so that a machine lost before the report is
   written loses no finished evaluation (`--reuse-records` takes it from there)."""
-  write_records([result], [pseudo_input_stats(result)], records_dir)
+  records.write(records_dir, records.make(
+      result.row.key, result.seed, result.step, result.metrics, result.train_log,
+      {split: study_figures.curves(result, split) for split in ("validation",)},
+      pseudo_input_stats(result), result.plan.workdir, result.plan.config))
 
 
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
@@ -239,7 +229,10 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
   family = budget.family(table.family)
   report_name, figure_name, samples_name = output_names(table)
   _, data_text, validation_text, references_text = OUTPUTS[table.number]
-  pseudo_stats = [pseudo_input_stats(r) for r in results]  # one restore per run
+  records_dir = records.directory(out_dir, OUTPUTS[table.number][0])
+  # each row's record: the one it came from, or the one keep_record wrote when it was evaluated
+  pseudo_stats = [(r.record or records.read(records_dir, r.row.key, r.seed, r.plan.config)
+                   )["pseudo_inputs"] for r in results]
   spreads = seeds_lib.spreads(results)
   first_runs = first_seeds(results)
   figures = paper_figures.validation_section(
@@ -282,7 +275,6 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       commands += [report.command(r.row, r.plan, "eval", {**eval_keys, "eval.is_samples": 0}),
                    report.command(r.row, r.plan, "eval", nll_keys)]
     lines += [f"**{r.row.label}, seed {r.seed}**", "", "```bash", *commands, "```", ""]
-  write_records(results, pseudo_stats, records.directory(out_dir, OUTPUTS[table.number][0]))
   path = os.path.join(out_dir, report_name)
   with open(path, "w") as f:
     f.write("\n".join(lines))
