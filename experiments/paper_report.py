@@ -209,18 +209,20 @@ def from_records(results: list[RowResult]) -> list[str]:
   kept = [r for r in results if r.record is not None]
   if not kept:
     return []
-  return ["Rows from their records (their runs are not in the workdir root: no samples "
-          "drawn; `--reuse-records`): " + "; ".join(
+  return ["Rows from their records (their runs are not in the workdir root; "
+          "`--reuse-records`): " + "; ".join(
               f"{r.row.label}, seed {r.seed} ({r.record['source']})" for r in kept) + ".", ""]
 
 
 def keep_record(result: RowResult, records_dir: str) -> None:
-  """Writes an evaluated row's record at once, so that a machine lost before the report is
-  written loses no finished evaluation (`--reuse-records` takes it from there)."""
+  """Writes an evaluated row's record and its figure images at once, so that a machine lost
+  before the report is written loses no finished evaluation (`--reuse-records` takes it
+  from there)."""
   records.write(records_dir, records.make(
       result.row.key, result.seed, result.step, result.metrics, result.train_log,
       {split: study_figures.curves(result, split) for split in ("validation",)},
       pseudo_input_stats(result), result.plan.workdir, result.plan.config))
+  paper_figures.keep_images(result, records_dir)
 
 
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
@@ -238,7 +240,8 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
   figures = paper_figures.validation_section(
       first_runs, validation_text, results[0].plan.config.kl_warmup_epochs,
       os.path.join(out_dir, figure_name))
-  figures += paper_figures.samples_section(first_runs, os.path.join(out_dir, samples_name))
+  figures += paper_figures.samples_section(results, records_dir,
+                                           os.path.join(out_dir, samples_name))
   first = results[0].metrics
   total = len(results[0].plan.dataset.test)
   lines = [

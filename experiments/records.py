@@ -5,7 +5,8 @@ The checkpoints stay in `runs/` (never committed) and a machine may lose them; t
 are written as each row's evaluation ends and committed with the report. `--reuse-records`
 writes the report again from them for rows whose run is no longer in the workdir root,
 instead of training those rows again: their test metrics, training log, validation curve and
-pseudo-input statistics come from the record (samples cannot be drawn without the weights).
+pseudo-input statistics come from the record, and the samples figure's images from the
+`<row>_seed<s>_images.npz` kept beside it (drawn from the weights while they were here).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 from typing import Any
 
 import ml_collections
+import numpy as np
 
 from vampjax import jsonio
 from vampjax import workdir as workdir_lib
@@ -30,8 +32,8 @@ def directory(out_dir: str, report_stem: str) -> str:
   return os.path.join(out_dir, f"{report_stem}_records")
 
 
-def _path(records_dir: str, row_key: str, seed: int) -> str:
-  return os.path.join(records_dir, f"{row_key}_seed{seed}.json")
+def _path(records_dir: str, row_key: str, seed: int, suffix: str = ".json") -> str:
+  return os.path.join(records_dir, f"{row_key}_seed{seed}{suffix}")
 
 
 def make(row_key: str, seed: int, step: int, metrics: dict[str, Any],
@@ -64,3 +66,26 @@ def read(records_dir: str, row_key: str, seed: int,
                         f"({'; '.join(differences[:3])}); delete it, or leave out "
                         "--reuse-records to train the row")
   return record
+
+
+def write_images(records_dir: str, row_key: str, seed: int,
+                 images: dict[str, np.ndarray]) -> str:
+  """Keeps the row's figure images (values in [0, 1]) as 8-bit pixels, what a figure shows:
+  `<row>_seed<s>_images.npz` beside its record; returns its path."""
+  os.makedirs(records_dir, exist_ok=True)
+  path = _path(records_dir, row_key, seed, "_images.npz")
+  pixels = {name: np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
+            for name, a in images.items()}
+  with open(path + ".tmp", "wb") as f:  # np.savez would add .npz to a name without it
+    np.savez_compressed(f, **pixels)
+  os.replace(path + ".tmp", path)
+  return path
+
+
+def read_images(records_dir: str, row_key: str, seed: int) -> dict[str, np.ndarray] | None:
+  """The images `write_images` kept for the row and seed, in [0, 1]; None when none were."""
+  path = _path(records_dir, row_key, seed, "_images.npz")
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as kept:
+    return {name: kept[name].astype(np.float32) / 255 for name in kept.files}

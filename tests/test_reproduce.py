@@ -223,9 +223,11 @@ def test_paper_report_written_again_from_records(dirs: tuple[str, str], tmp_path
     logged = f.read()
   with open(metrics, "a") as f:
     f.write(json.dumps(validation) + "\n")
+  samples = os.path.join(results, paper_report.SAMPLES)
   try:
     with open(reproduce.main(argv)) as f:
       before = f.read()
+    drawn_before = matplotlib.image.imread(samples)
   finally:  # the module's other tests share this run
     with open(metrics, "w") as f:
       f.write(logged)
@@ -238,6 +240,9 @@ def test_paper_report_written_again_from_records(dirs: tuple[str, str], tmp_path
   finally:
     os.rename(moved, vamp)
   assert _results_lines(after) == _results_lines(before)
+  # the VampPrior's samples and pseudo-inputs are drawn from the images kept with its record
+  assert f"![samples]({paper_report.SAMPLES})" in after and "No samples of" not in after
+  np.testing.assert_array_equal(matplotlib.image.imread(samples), drawn_before)
   figure = f"![validation −ELBO]({paper_report.FIGURE})"
   for text in (before, after):  # the one row with a validation line drawn, the other named
     assert figure in text
@@ -280,8 +285,9 @@ def test_each_evaluated_row_keeps_its_record_at_once(dirs: tuple[str, str], tmp_
   with pytest.raises(KeyboardInterrupt):
     reproduce.main(argv)
   kept = os.path.join(results, "paper_mnist_records")
-  [name] = os.listdir(kept)
+  [name] = [name for name in os.listdir(kept) if name.endswith(".json")]
   row_key = name.removesuffix("_seed0.json")
+  assert sorted(os.listdir(kept)) == [name, f"{row_key}_seed0_images.npz"]
   [(plan, metrics)] = evaluated
   record = records.read(kept, row_key, 0, plan.config)
   assert record["source"].startswith(f"its run in {plan.workdir}, recorded ")
@@ -437,3 +443,15 @@ def test_smoke_fashion_report_with_two_seeds(dirs: tuple[str, str]):
   assert re.search(r"\*\*The VampPrior beats the standard prior \(Fashion-MNIST\): "
                    r"(holds|does not hold|undecided)\*\*", report)
   assert "fashion_mnist_binary" in report and "Exemplar-VAE" in report
+
+
+def test_kept_images_come_back_as_the_8_bit_pixels_a_figure_shows(tmp_path):
+  images = {"samples": np.random.default_rng(0).uniform(-0.1, 1.1, (16, 28, 28, 1)),
+            "pseudo": np.linspace(0.0, 1.0, 8 * 784).reshape(8, 28, 28, 1)}
+  records.write_images(str(tmp_path), "vamp", 2, images)
+  back = records.read_images(str(tmp_path), "vamp", 2)
+  assert back.keys() == images.keys()
+  for name, original in images.items():
+    assert back[name].shape == original.shape
+    np.testing.assert_allclose(back[name], np.clip(original, 0, 1), atol=0.5 / 255 + 1e-7)
+  assert records.read_images(str(tmp_path), "vamp", 1) is None
