@@ -44,15 +44,15 @@ def validation_section(results: list[RowResult], panel: str, warmup: float,
   return lines
 
 
+IMAGES = ("samples", "pseudo", "pseudo_decoded")  # kept per row; the test images are shared
+
+
 def keep_images(result: RowResult, records_dir: str) -> None:
   """Draws the evaluated checkpoint's prior samples (and a VampPrior's pseudo-inputs and
   their decodings) and keeps them beside the row's record for `samples_section`."""
   images = study_figures.model_images(result, study_figures.COLUMNS)
   records.write_images(records_dir, result.row.key, result.seed,
                        {k: v for k, v in images.items() if k in IMAGES})
-
-
-IMAGES = ("samples", "pseudo", "pseudo_decoded")
 
 
 def samples_section(results: list[RowResult], records_dir: str, path: str) -> list[str]:
