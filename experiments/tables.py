@@ -139,6 +139,9 @@ TABLES: dict[int | str, Table] = {
         Row("vamp", "VampPrior, K = 500", "paper.vae_vamp", references=VAMP_REFERENCES),
         Row("mog", "MoG prior, K = 500 free Gaussians", "paper.vae_mog"),
         Row("vamp_data", "VampPrior data: K = 500 fixed training images", "paper.vae_vamp_data"),
+        Row("vamp_data_learned", "VampPrior, K = 500, pseudo-inputs started at training "
+            "images and learned (extra)", "paper.vae_vamp", overrides={"pseudo_init": "data"},
+            extra=True, references=VAMP_REFERENCES),
         Row("vamp_normgrad", "VampPrior, K = 500, the original's AdamNormGrad (extra)",
             "paper.vae_vamp", overrides={"optimizer": "adam_normgrad"}, extra=True,
             references=VAMP_REFERENCES),
