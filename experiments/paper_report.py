@@ -209,9 +209,25 @@ def from_records(results: list[RowResult]) -> list[str]:
   kept = [r for r in results if r.record is not None]
   if not kept:
     return []
-  return ["Rows from their records (their runs are not in the workdir root; "
-          "`--reuse-records`): " + "; ".join(
+  return ["Rows from their records, not from runs in the workdir root (`--reuse-records`, "
+          "`--records-only`): " + "; ".join(
               f"{r.row.label}, seed {r.seed} ({r.record['source']})" for r in kept) + ".", ""]
+
+
+def seeds_left_out(results: list[RowResult], asked: list[tuple[str, int]]) -> list[str]:
+  """A line naming the seeds asked for (`asked`: (row key, seed)) of the rows in the report
+  that it has no result for (`--records-only` before they are evaluated)."""
+  have = {(r.row.key, r.seed) for r in results}
+  labels = {r.row.key: r.row.label for r in results}
+  missing: dict[str, list[int]] = {}
+  for key, seed in asked:
+    if key in labels and (key, seed) not in have:
+      missing.setdefault(key, []).append(seed)
+  if not missing:
+    return []
+  return ["Seeds not yet evaluated, left out: " + "; ".join(
+      f"{labels[key]}, seed{'s' * (len(s) > 1)} {', '.join(map(str, s))}"
+      for key, s in missing.items()) + ".", ""]
 
 
 def keep_record(result: RowResult, records_dir: str) -> None:
@@ -226,7 +242,9 @@ def keep_record(result: RowResult, records_dir: str) -> None:
 
 
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],
-                 out_dir: str) -> str:
+                 out_dir: str, asked: list[tuple[str, int]] = ()) -> str:
+  """Writes the report of `results` (and its figures) in `out_dir`; `asked`: every (row key,
+  seed) the command asked for, to name those it has no result for."""
   os.makedirs(out_dir, exist_ok=True)
   family = budget.family(table.family)
   report_name, figure_name, samples_name = output_names(table)
@@ -259,7 +277,8 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       f"{results[0].plan.train_size} images at the median images/s of the run's logged "
       "training intervals (validation passes left out). Time in train steps: those intervals "
       "summed over every session of the run (time paused or shared with other runs counts in "
-      "full).", "", *report.rows_left_out(table, results), *from_records(results),
+      "full).", "", *report.rows_left_out(table, results),
+      *seeds_left_out(results, asked), *from_records(results),
       "## Against the published figures", "", references_text, "", *references_table(results, spreads), "",
       "## Test NLL over seeds", "", *seeds_table(results, spreads), "",
       "## Verdict", "", *verdict(table, results), "",

@@ -24,7 +24,8 @@ from vampjax import workdir as workdir_lib
 
 
 class RecordError(Exception):
-  """A record made with another config than its row's now."""
+  """A record that cannot serve: made with another config than its row's now, or none where
+  the report needs one (`--records-only`)."""
 
 
 def directory(out_dir: str, report_stem: str) -> str:

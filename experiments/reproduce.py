@@ -6,6 +6,7 @@
   python -m experiments.reproduce --table paper --budget cpu --seeds 0   # one seed per row
   python -m experiments.reproduce --table fashion --budget cpu   # the same on Fashion-MNIST
   python -m experiments.reproduce --table paper --budget full --status   # how far it got
+  python -m experiments.reproduce --table paper --budget cpu --records-only   # what is done
 
 Each row's config gets the budget's overrides, is trained in `<workdir-root>/<budget>/<data>/
 <row run>` (a finished run is reused, an interrupted one resumes), evaluated, and the report
@@ -22,6 +23,7 @@ import time
 
 from experiments import budgets as budgets_lib
 from experiments import paper_report, records, report, run, status
+from experiments import seeds as seeds_lib
 from experiments.tables import TABLES
 from vampjax import modes, preemption, xla_cpu
 
@@ -60,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="--table paper and fashion: a row whose run is not in the workdir "
                       "root is taken from the record its last report committed (test metrics, "
                       "training log, validation curve) instead of trained again")
+  parser.add_argument("--records-only", action="store_true",
+                      help="--table paper and fashion: write the report from the rows' "
+                      "records alone, e.g. while other seeds still train; trains and "
+                      "evaluates nothing, and leaves out (naming them) the rows and seeds "
+                      "with no record yet")
   parser.add_argument("--status", action="store_true",
                       help="print each row and seed's progress (epochs trained, best "
                       "validation −ELBO, evaluation done or kept in part) and exit; trains, "
@@ -71,9 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   args = parser.parse_args(argv)
   if args.data != "celeba_sample" and not args.data_path:
     parser.error(f"--data {args.data} needs --data-path")
-  if args.reuse_records and TABLES[args.table].family != "paper":
-    parser.error("--reuse-records applies to --table paper and fashion (the reports that "
-                 "keep records)")
+  for flag in ("reuse_records", "records_only"):
+    if getattr(args, flag) and TABLES[args.table].family != "paper":
+      parser.error(f"--{flag.replace('_', '-')} applies to --table paper and fashion (the "
+                   "reports that keep records)")
+  if args.records_only and args.train_only:
+    parser.error("--records-only writes a report from records; --train-only writes none: "
+                 "choose one")
   if args.seeds and len(args.seeds) > 1 and TABLES[args.table].family != "paper":
     parser.error("--seeds with several seeds applies to --table paper and fashion (their "
                  "reports give each row's mean ± sd); the study tables take one seed")
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> str | None:
   out_dir = args.results_dir or os.path.join(ROOT, "experiments", "results", budget.name)
   own_records = (records.directory(out_dir, paper_report.OUTPUTS[table.number][0])
                  if table.family == "paper" else None)
-  records_dir = own_records if args.reuse_records else None
+  records_dir = own_records if args.reuse_records or args.records_only else None
   if args.status:
     print("\n".join(status.status_lines(table, budget, args, records_dir)))
     return None
@@ -98,8 +109,12 @@ def main(argv: list[str] | None = None) -> str | None:
   results = run.run_table(table, budget, args, records_dir, keep)
   if args.train_only:
     return None
+  if not results:  # --records-only before any row of the selection has a record
+    raise records.RecordError(f"no row of this selection has a record in {records_dir} yet: "
+                              "nothing to report; leave out --records-only to train them")
   if table.family == "paper":  # the paper's benchmark and its Fashion-MNIST table
-    path = paper_report.write_report(table, budget, results, out_dir)
+    asked = [(row.key, seeds_lib.seed_of(row)) for row in run.table_rows(table, budget, args)]
+    path = paper_report.write_report(table, budget, results, out_dir, asked)
   else:
     figures: list[str] = []
     if args.figures:

@@ -223,13 +223,19 @@ def run_table(table: Table, budget: budgets_lib.Budget, args: argparse.Namespace
   """Trains and evaluates every row of `table_rows` (with `args.train_only` none is
   evaluated); results come in its order. With `records_dir`, a row whose run is not in the
   workdir root but has a record there comes from its record (records.py) and is not
-  trained. `on_evaluated` gets each row as soon as it is evaluated (before the next trains)."""
+  trained; with `args.records_only` every row comes from its record, and a row without one
+  is left out. `on_evaluated` gets each row as soon as it is evaluated (before the next
+  trains)."""
   rows = table_rows(table, budget, args)
   results: dict[tuple[str, int], RowResult] = {}
   for plan, row in planned_rows(table, rows, budget, args):
     step, key = plan.eval_steps[row.key], (row.key, seeds_lib.seed_of(row))
-    record = (records.read(records_dir, *key, plan.config)
-              if records_dir is not None and not has_run(plan.workdir) else None)
+    from_record = records_dir is not None and (args.records_only or not has_run(plan.workdir))
+    record = records.read(records_dir, *key, plan.config) if from_record else None
+    if record is None and args.records_only:
+      print(f"== table {table.number}: {row.label}, seed {key[1]}: no record yet, left out",
+            flush=True)
+      continue
     if record is not None:
       print(f"== table {table.number}: {row.label}, seed {key[1]} <- its record "
             f"({record['source']})", flush=True)

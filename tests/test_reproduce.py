@@ -250,7 +250,7 @@ def test_paper_report_written_again_from_records(dirs: tuple[str, str], tmp_path
     assert "No validation line in the run or record of: standard prior N(0, I).\n" in text
   pseudo = [line for line in before.splitlines() if line.startswith("| VampPrior, K = 500 | 0 |")]
   assert len(pseudo) == 2 and all(line in after for line in pseudo)  # seeds + pseudo-inputs
-  assert re.search(r"Rows from their records .*: VampPrior, K = 500, seed 0 \(its run in "
+  assert re.search(r"Rows from their records.*: VampPrior, K = 500, seed 0 \(its run in "
                    rf"{re.escape(vamp)}, recorded [0-9-]+\)\.", after)
   record_path = os.path.join(results, "paper_mnist_records", "vamp_seed0.json")
   with open(record_path) as f:
@@ -294,6 +294,28 @@ def test_each_evaluated_row_keeps_its_record_at_once(dirs: tuple[str, str], tmp_
   assert record["source"].startswith(f"its run in {plan.workdir}, recorded ")
   assert record["metrics"] == json.loads(json.dumps(metrics))
   assert not os.path.exists(os.path.join(results, paper_report.REPORT))
+
+
+def test_records_only_reports_what_has_a_record_and_trains_nothing(dirs: tuple[str, str],
+                                                                   tmp_path):
+  """--records-only: the rows and seeds with a record make the report (the same lines as
+  their runs gave), the others are named and neither trained nor evaluated."""
+  runs, _ = dirs
+  results = str(tmp_path / "results")
+  argv = ["--table", "paper", "--budget", "smoke", "--workdir-root", runs,
+          "--results-dir", results, "--rows", "standard", "vamp"]
+  with open(reproduce.main(argv)) as f:
+    before = f.read()
+  os.remove(os.path.join(results, "paper_mnist_records", "vamp_seed0.json"))
+  tree = _tree(runs)
+  with open(reproduce.main(argv + ["--records-only", "--seeds", "0", "1"])) as f:
+    after = f.read()
+  assert _tree(runs) == tree  # nothing trained, evaluated or cached
+  assert _results_lines(after) == _results_lines(before)[:1]  # standard, seed 0
+  assert "Seeds not yet evaluated, left out: standard prior N(0, I), seed 1.\n" in after
+  assert "Rows of this table not in this report: VampPrior, K = 500;" in after
+  with pytest.raises(records.RecordError, match="no row of this selection has a record"):
+    reproduce.main(argv[:-2] + ["vamp", "--records-only"])
 
 
 def _tree(root: str) -> dict[str, float]:
