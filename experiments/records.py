@@ -77,9 +77,8 @@ def write_images(records_dir: str, row_key: str, seed: int,
   path = _path(records_dir, row_key, seed, "_images.npz")
   pixels = {name: np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
             for name, a in images.items()}
-  with open(path + ".tmp", "wb") as f:  # np.savez would add .npz to a name without it
+  with jsonio.atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file: np.savez adds no .npz
     np.savez_compressed(f, **pixels)
-  os.replace(path + ".tmp", path)
   return path
 
 
