@@ -66,9 +66,11 @@ def curves(result: Any, split: str) -> list[dict[str, float]]:
 def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], title: str,
                 path: str, split: str = "train", from_epoch: tuple[float, ...] = ()) -> str:
   """One panel per (title, metrics) of `split`'s lines over epochs, one colour per run, one
-  style per metric; panel i starts at epoch from_epoch[i] (default: the first record)."""
+  style per metric; panel i starts at epoch from_epoch[i] (default: the first record). One
+  legend for all panels, below them, so that it hides no curve."""
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), dpi=DPI,
                            squeeze=False)
+  legend: dict[str, Any] = {}
   starts = list(from_epoch) + [0.0] * (len(panels) - len(from_epoch))
   for ax, (panel, names), start in zip(axes[0], panels, starts):
     for i, result in enumerate(results):
@@ -76,13 +78,18 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
       x = [_epochs(r["step"], result) for r in records]
       for style, name in zip(("-", "--", ":"), names):
         label = result.row.label + (f" ({name})" if len(names) > 1 else "")
-        ax.plot(x, [r[name] for r in records], style, color=f"C{i}", label=label)
+        legend.setdefault(label, ax.plot(x, [r[name] for r in records], style,
+                                         color=f"C{i}")[0])
     ax.set_title(panel)
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+  columns = min(len(panels), 2)
+  legend_height = 0.17 * -(-len(legend) // columns) + 0.1  # inches: one line per row of labels
+  fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + legend_height)
+  fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=columns, fontsize=7,
+             frameon=False)
   fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
+  fig.tight_layout(rect=(0, legend_height / fig.get_figheight(), 1, 1))
   return _save(fig, path)
 
 
