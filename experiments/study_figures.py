@@ -66,8 +66,9 @@ def curves(result: Any, split: str) -> list[dict[str, float]]:
 def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], title: str,
                 path: str, split: str = "train", from_epoch: tuple[float, ...] = ()) -> str:
   """One panel per (title, metrics) of `split`'s lines over epochs, one colour per run, one
-  style per metric; panel i starts at epoch from_epoch[i] (default: the first record). One
-  legend for all panels, below them, so that it hides no curve."""
+  style per metric (—, --, :, for the panel's title to name); panel i starts at epoch
+  from_epoch[i] (default: the first record). One legend of the runs for all panels, below
+  them, so that it hides no curve."""
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), dpi=DPI,
                            squeeze=False)
   legend: dict[str, Any] = {}
@@ -77,9 +78,8 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
       records = [r for r in curves(result, split) if _epochs(r["step"], result) >= start]
       x = [_epochs(r["step"], result) for r in records]
       for style, name in zip(("-", "--", ":"), names):
-        label = result.row.label + (f" ({name})" if len(names) > 1 else "")
-        legend.setdefault(label, ax.plot(x, [r[name] for r in records], style,
-                                         color=f"C{i}")[0])
+        line, = ax.plot(x, [r[name] for r in records], style, color=f"C{i}")
+        legend.setdefault(result.row.label, line)  # the first metric's: a solid line
     ax.set_title(panel)
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
