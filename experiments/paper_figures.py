@@ -9,6 +9,7 @@ would show other runs than the report's.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -47,10 +48,11 @@ def validation_section(results: list[RowResult], panel: str, warmup: float,
 IMAGES = ("samples", "pseudo", "pseudo_decoded")  # kept per row; the test images are shared
 
 
-def keep_images(result: RowResult, records_dir: str) -> None:
+def keep_images(result: RowResult, records_dir: str,
+                model_params: tuple[Any, Any] | None = None) -> None:
   """Draws the evaluated checkpoint's prior samples (and a VampPrior's pseudo-inputs and
   their decodings) and keeps them beside the row's record for `samples_section`."""
-  images = study_figures.model_images(result, study_figures.COLUMNS)
+  images = study_figures.model_images(result, study_figures.COLUMNS, model_params)
   records.write_images(records_dir, result.row.key, result.seed,
                        {k: v for k, v in images.items() if k in IMAGES})
 

@@ -5,6 +5,7 @@ commands, the validation −ELBO curves of every run and samples of every model.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -170,10 +171,11 @@ def verdict(table: Table, results: list[RowResult]) -> list[str]:
   return lines
 
 
-def pseudo_input_stats(result: RowResult) -> dict[str, float] | None:
+def pseudo_input_stats(result: RowResult, model_params: tuple[Any, Any] | None = None
+                       ) -> dict[str, float] | None:
   """The median, 99th percentile and share ≥ 0.5 of a VampPrior run's pseudo-input pixels
   (None for other priors), from the evaluated checkpoint."""
-  pixels = study_figures.pseudo_input_pixels(result)
+  pixels = study_figures.pseudo_input_pixels(result, model_params)
   if pixels is None:
     return None
   return {"median": float(np.median(pixels)), "p99": float(np.percentile(pixels, 99)),
@@ -234,11 +236,12 @@ def keep_record(result: RowResult, records_dir: str) -> None:
   """Writes an evaluated row's record and its figure images at once, so that a machine lost
   before the report is written loses no finished evaluation (`--reuse-records` takes it
   from there)."""
+  model_params = study_figures.restored(result)  # restored once for the stats and the images
   records.write(records_dir, records.make(
       result.row.key, result.seed, result.step, result.metrics, result.train_log,
       {split: study_figures.curves(result, split) for split in ("validation",)},
-      pseudo_input_stats(result), result.plan.workdir, result.plan.config))
-  paper_figures.keep_images(result, records_dir)
+      pseudo_input_stats(result, model_params), result.plan.workdir, result.plan.config))
+  paper_figures.keep_images(result, records_dir, model_params)
 
 
 def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResult],

@@ -93,24 +93,28 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
   return _save(fig, path)
 
 
-def _restored(result: Any) -> tuple[Any, Any]:
+def restored(result: Any) -> tuple[Any, Any]:
   """The model and the parameters of the checkpoint the row's metrics were computed on."""
   model, state = restore_model(result.plan.config, result.plan.workdir, result.step,
                                best=result.metrics["settings"]["best"])
   return model, state.params
 
 
-def pseudo_input_pixels(result: Any) -> np.ndarray | None:
-  """All K pseudo-inputs of a VampPrior run as pixel values in [0, 1]; None for other priors."""
-  model, params = _restored(result)
+def pseudo_input_pixels(result: Any, model_params: tuple[Any, Any] | None = None
+                        ) -> np.ndarray | None:
+  """All K pseudo-inputs of a VampPrior run as pixel values in [0, 1]; None for other priors.
+  `model_params`: `restored(result)` when the caller has it already."""
+  model, params = model_params or restored(result)
   return np.asarray(pseudo_input_images(model, params)) if model.is_vamp else None
 
 
-def model_images(result: Any, num: int) -> dict[str, np.ndarray]:
+def model_images(result: Any, num: int, model_params: tuple[Any, Any] | None = None
+                 ) -> dict[str, np.ndarray]:
   """Test images, their reconstructions, 2·num prior samples, pseudo-inputs and their
-  decodings, from the checkpoint the row's metrics were computed on."""
+  decodings, from the checkpoint the row's metrics were computed on (`model_params` as in
+  `pseudo_input_pixels`)."""
   config = result.plan.config
-  model, params = _restored(result)
+  model, params = model_params or restored(result)
   test = result.plan.dataset.test[:num]
   inputs = pipeline.to_float(np.asarray(test))
   reconstruct = jax.jit(lambda p, x: model.apply({"params": p}, x, method="reconstruct"))
