@@ -13,7 +13,7 @@ from experiments import budgets as budgets_lib
 from experiments import ablation, paper_figures, records, report, study_figures
 from experiments import seeds as seeds_lib
 from experiments.run import RowResult
-from experiments.tables import Claim, Table
+from experiments.tables import CONFIDENCE, Claim, Table
 from vampjax.data import pipeline
 
 REPORT = "paper_mnist.md"
@@ -109,6 +109,10 @@ def references_table(results: list[RowResult], spreads: dict[str, seeds_lib.Spre
     for source, nll in r.row.references:
       gap = "—" if ours is None else f"{ours.mean - nll:+.2f}"
       lines.append(f"| {r.row.label} | {source} | {nll:.2f} | {gap} |")
+  sources = dict.fromkeys(s for r in first_seeds(results) for s, _ in r.row.references)
+  if sources:
+    lines += ["", "How sure we are of each reference:", "",
+              *(f"- {source}: {CONFIDENCE[source]}." for source in sources)]
   return lines
 
 

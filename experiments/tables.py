@@ -61,6 +61,15 @@ PAPER_HVAE_DYNAMIC = ("the paper's Table 2, HVAE (L = 2) + VampPrior, dynamic MN
                       "paper quotes it (not checked against a copy of the paper)")
 VAMP_REFERENCES = ((PAPER_TABLE, 85.57), (EXEMPLAR_RERUN, 82.43))
 EXEMPLAR_FASHION = "Exemplar-VAE paper, dynamically binarized Fashion-MNIST"
+# How sure we are of each reference and why; the reports print it under their references.
+CONFIDENCE = {
+    PAPER_TABLE: "high: pythae's independent rerun of the VampPrior row gets 85.79",
+    EXEMPLAR_RERUN: "medium: reruns of the original code by another paper's authors",
+    PAPER_HVAE: "medium: the paper's figure, not checked against a second source",
+    PAPER_HVAE_DYNAMIC: ("medium-low: quoted second-hand; no readable copy of the paper's "
+                         "Table 2 was at hand to confirm it"),
+    EXEMPLAR_FASHION: "medium: one paper's figures, no second source",
+}
 # The convHVAE's steps and IS-NLL cost far more than the MLPs' on a CPU (docs/reproduce.md
 # has the figures): the cpu budget trains it 5 epochs (warm-up 1, a fifth as for the other
 # rows) with one seed and scores S = 100 on the first 1000 test images. Its full recipe

@@ -151,6 +151,7 @@ def test_smoke_paper_report(dirs: tuple[str, str]):
     assert f"**{row.label}, seed 0**" in report
     for source, nll in row.references:
       assert f"| {row.label} | {source} | {nll:.2f} |" in report
+      assert f"- {source}: {tables.CONFIDENCE[source]}." in report
   assert paper_report.NOT_QUOTED in report
   assert re.search(r"\*\*The VampPrior beats the standard prior \(one level\): "
                    r"(holds|does not hold)\*\*", report)
