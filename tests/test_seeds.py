@@ -75,6 +75,11 @@ def test_ablation_section_orders_the_priors():
   assert "fixed training images beats MoG prior, K = 500 free Gaussians: **undecided**" in lines
   assert "| VampPrior, K = 500 | 87.30 ± 0.14 (n = 2) | 3.05 | 2.99 |" in lines
   assert "started at training images" not in lines
+  one_seed = paper_report.ablation.section(rows, seeds.spreads(paper_results(
+      {"standard": [90.3], "mog": [89.0, 89.2]})))
+  assert one_seed[-3] == ("- MoG prior, K = 500 free Gaussians beats standard prior N(0, I): "
+                          "**holds** (gap +1.20 nats; a row of one seed, no spread: the numbers "
+                          "alone).")
   assert paper_report.ablation.section(rows, seeds.spreads(paper_results(
       {"standard": [90.0], "vamp": [87.0]}))) == []
 
@@ -84,6 +89,18 @@ def test_ablation_section_gives_the_other_reading_of_vampprior_data():
                            "vamp_data_learned": [87.0, 87.2], "vamp": [87.0, 87.1]})
   rows = {r.row.key: r.row for r in results}
   lines = paper_report.ablation.section(rows, seeds.spreads(results))
+  other = next(i for i, line in enumerate(lines) if "The second reading" in line)
   assert "started at training images and learned (extra): 87.10 ± 0.14 (n = 2), a gain of " \
-         "3.25 over the standard prior (+2.65 against the fixed images)." in lines[-1]
-  assert not any("started at training images" in line for line in lines[:-1])
+         "3.25 over the standard prior (+2.65 against the fixed images)." in lines[other]
+  assert not any("started at training images" in line for line in lines[:other])
+  # the fixed images trail; learned from them they tie with the VampPrior (87.10 vs 87.05)
+  assert "Ours: standard prior N(0, I) (90.35) > VampPrior data" in "\n".join(lines[:other])
+  assert ("With it in the paper's order, ours: standard prior N(0, I) (90.35) > VampPrior, "
+          "K = 500, pseudo-inputs started at training images and learned (extra) (87.10) > "
+          "VampPrior, K = 500 (87.05): **the same order**.") in lines[other]
+  # pooled sd of sds 0.0707 and 0.1414 (n = 2 each): √((0.005 + 0.02) / 2) = 0.112
+  assert lines[other + 2:] == [
+      "- VampPrior, K = 500, pseudo-inputs started at training images and learned (extra) "
+      "beats standard prior N(0, I): **holds** (gap +3.25 nats, twice the pooled sd 0.22).",
+      "- VampPrior, K = 500 beats VampPrior, K = 500, pseudo-inputs started at training images "
+      "and learned (extra): **undecided** (gap +0.05 nats, twice the pooled sd 0.22)."]
