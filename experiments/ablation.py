@@ -23,9 +23,10 @@ def order_lines(keys: list[str], rows: dict[str, Row],
   steps = []
   for worse, better in zip(keys, keys[1:]):
     d = seeds_lib.decide("<", spreads[better], spreads[worse])
+    pair = {rows[k].label: spreads[k] for k in (better, worse)}
     steps.append(f"- {rows[better].label} beats {rows[worse].label}: **{d.verdict}** "
                  f"(gap {spreads[worse].mean - spreads[better].mean:+.2f} nats"
-                 + ("; a row of one seed, no spread: the numbers alone" if d.pooled_sd is None
+                 + (f"; {seeds_lib.one_seed_text(pair)}" if d.pooled_sd is None
                     else f", twice the pooled sd {2 * d.pooled_sd:.2f}") + ").")
   return order, steps
 

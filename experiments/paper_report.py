@@ -104,12 +104,13 @@ def references_table(results: list[RowResult], spreads: dict[str, seeds_lib.Spre
                      ) -> list[str]:
   lines = ["| model | reference | its test NLL (nats) | ours (mean over seeds) − reference |",
            "|---|---|---|---|"]
-  for r in first_seeds(results):
+  firsts = first_seeds(results)
+  for r in firsts:
     ours = spreads.get(r.row.key)
     for source, nll in r.row.references:
       gap = "—" if ours is None else f"{ours.mean - nll:+.2f}"
       lines.append(f"| {r.row.label} | {source} | {nll:.2f} | {gap} |")
-  sources = dict.fromkeys(s for r in first_seeds(results) for s, _ in r.row.references)
+  sources = dict.fromkeys(s for r in firsts for s, _ in r.row.references)
   if sources:
     lines += ["", "How sure we are of each reference:", "",
               *(f"- {source}: {CONFIDENCE[source]}." for source in sources)]
@@ -128,9 +129,7 @@ def claim_line(claim: Claim, labels: dict[str, str],
   numbers = (f"{labels[comp.left]} {left.text()} vs {labels[comp.right]} {right.text()} "
              "nats")
   if decision.pooled_sd is None:
-    one = [labels[k] for k, s in ((comp.left, left), (comp.right, right)) if s.n < 2]
-    why = (f"{' and '.join(one)} {'has' if len(one) == 1 else 'have'} one seed: no spread, "
-           "decided by the numbers alone")
+    why = seeds_lib.one_seed_text({labels[comp.left]: left, labels[comp.right]: right})
   else:
     why = f"twice the pooled standard deviation: {2 * decision.pooled_sd:.2f}"
   if decision.verdict == "undecided":

@@ -80,6 +80,13 @@ def decide(relation: str, left: Spread, right: Spread) -> Decision:
   return Decision("holds" if holds else "does not hold", gap, sd)
 
 
+def one_seed_text(labeled: dict[str, Spread]) -> str:
+  """Why a decision had no spread: the rows of `labeled` (label: spread) with one seed."""
+  one = [label for label, spread in labeled.items() if spread.n < 2]
+  return (f"{' and '.join(one)} {'has' if len(one) == 1 else 'have'} one seed: no spread, "
+          "decided by the numbers alone")
+
+
 def spreads(results: Sequence, metric: str = "is_nll_nats") -> dict[str, Spread]:
   """Row key -> the Spread of `metric` over the row's seeds (results without it left out)."""
   values: dict[str, list[float]] = {}

@@ -78,8 +78,8 @@ def test_ablation_section_orders_the_priors():
   one_seed = paper_report.ablation.section(rows, seeds.spreads(paper_results(
       {"standard": [90.3], "mog": [89.0, 89.2]})))
   assert one_seed[-3] == ("- MoG prior, K = 500 free Gaussians beats standard prior N(0, I): "
-                          "**holds** (gap +1.20 nats; a row of one seed, no spread: the numbers "
-                          "alone).")
+                          "**holds** (gap +1.20 nats; standard prior N(0, I) has one seed: no "
+                          "spread, decided by the numbers alone).")
   assert paper_report.ablation.section(rows, seeds.spreads(paper_results(
       {"standard": [90.0], "vamp": [87.0]}))) == []
 
