@@ -114,9 +114,10 @@ def _train_and_eval(folder: str, dry: bool) -> list[str]:
   if dry:
     common += ["--config.batch_size=8", "--config.num_components=8",
                "--config.checkpoint_every_steps=2", "--config.eval_every_steps=0"]
-  # One shell line: train, then evaluate the same workdir.
-  return ["bash", "-c", " ".join(map(_quote, main + common)) + " && " +
-          " ".join(map(_quote, main + common + ["--mode=eval"]))]
+  # One shell line: a fresh workdir (a run left by an earlier check would be resumed, or
+  # refused if the config changed since), train, then evaluate it.
+  return ["bash", "-c", f"rm -rf {_quote(workdir)} && " + " ".join(map(_quote, main + common))
+          + " && " + " ".join(map(_quote, main + common + ["--mode=eval"]))]
 
 
 def _quote(arg: str) -> str:
