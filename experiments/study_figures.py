@@ -63,6 +63,19 @@ def curves(result: Any, split: str) -> list[dict[str, float]]:
   return figures.read_metrics(path).get(split, []) if os.path.exists(path) else []
 
 
+def legend_columns(fig: plt.Figure, legend: dict[str, Any], most: int) -> int:
+  """The most columns, up to `most`, whose legend of `legend` fits the figure's width (long
+  labels side by side would be cut at its edges)."""
+  renderer = fig.canvas.get_renderer()
+  for columns in range(most, 1, -1):
+    trial = fig.legend(legend.values(), legend.keys(), ncol=columns, fontsize=7, frameon=False)
+    fits = trial.get_window_extent(renderer).width <= fig.bbox.width
+    trial.remove()
+    if fits:
+      return columns
+  return 1
+
+
 def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], title: str,
                 path: str, split: str = "train", from_epoch: tuple[float, ...] = ()) -> str:
   """One panel per (title, metrics) of `split`'s lines over epochs, one colour per run, one
@@ -83,7 +96,7 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
     ax.set_title(panel)
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
-  columns = min(len(panels), 2)
+  columns = legend_columns(fig, legend, min(len(panels), 2))
   legend_height = 0.17 * -(-len(legend) // columns) + 0.1  # inches: one line per row of labels
   fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + legend_height)
   fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=columns, fontsize=7,

@@ -95,3 +95,20 @@ def test_row_labels_sit_in_a_margin_left_of_the_unchanged_grid(tmp_path):
   starts = [np.nonzero(ink[row_of(np.arange(len(ink))) == r].any(axis=0))[0] for r in range(3)]
   # right-aligned: the shorter "top" starts right of "bottom"; row 3 is "top" again
   assert starts[0].min() > starts[1].min() and starts[2].min() == starts[0].min()
+
+
+def test_curve_legend_takes_one_column_when_two_would_be_cut():
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  from experiments import study_figures  # pylint: disable=import-outside-toplevel
+  fig, ax = plt.subplots(1, 2, figsize=(8.4, 3.2), dpi=study_figures.DPI)
+  short = {f"run {i}": ax[0].plot([0, 1])[0] for i in range(4)}
+  long = {f"VampPrior, K = 500, pseudo-inputs started at training images and learned {i}": line
+          for i, line in enumerate(short.values())}
+  assert study_figures.legend_columns(fig, short, 2) == 2
+  assert study_figures.legend_columns(fig, long, 2) == 1
+  # What it checks: at two columns the long labels' legend is wider than the figure.
+  wide = fig.legend(long.values(), long.keys(), ncol=2, fontsize=7, frameon=False)
+  assert wide.get_window_extent(fig.canvas.get_renderer()).width > fig.bbox.width
+  assert not [child for child in fig.get_children() if child is not wide and
+              isinstance(child, type(wide))]  # the trials left no legend behind
+  plt.close(fig)
