@@ -11,7 +11,7 @@
 - images are NHWC in Flax and NCHW in PyTorch, so the dense layers next to a flatten (the
   encoder's μ and log σ² heads, the decoder's first layer) see their features in another
   order: (h, w, c) against (c, h, w);
-- the pseudo-inputs' logits are images: (K, H, W, C) -> (K, C, H, W).
+- the pseudo-inputs (their logits or pixels) are images: (K, H, W, C) -> (K, C, H, W).
 
 The paper's gated models (gated_mlp, hvae_mlp, hvae_conv) need no reordering: their
 PyTorch modules flatten and unflatten pixels and the convHVAE's feature maps in vampjax's
@@ -28,6 +28,7 @@ import numpy as np
 
 FLATTENED_INPUT = ("encoder.mu", "encoder.logvar")  # dense layers that read a flattened map
 UNFLATTENED_OUTPUT = ("decoder.Dense_0",)  # the dense layer whose output becomes a map
+PSEUDO_INPUTS = ("pseudo_logits", "pseudo_pixels")  # a VampPrior's stored pseudo-inputs
 
 
 def conv_kernel(kernel: np.ndarray) -> np.ndarray:
@@ -70,15 +71,16 @@ def state_dict(params: Any, map_shape: tuple[int, int, int] | None
     if "output_bias" in tree:  # (H, W, C) -> (C, H, W)
       out[".".join(path + ("output_bias",))] = np.transpose(np.asarray(tree["output_bias"]),
                                                             (2, 0, 1))
-    if "kernel" not in tree and "pseudo_logits" not in tree:
+    pseudo = next((name for name in PSEUDO_INPUTS if name in tree), None)
+    if "kernel" not in tree and pseudo is None:
       for name, child in tree.items():
         if name == "output_bias":
           continue
         visit(child, path + (name,))
       return
     prefix = ".".join(path)
-    if "pseudo_logits" in tree:
-      out[f"{prefix}.pseudo_logits"] = images(np.asarray(tree["pseudo_logits"]))
+    if pseudo is not None:
+      out[f"{prefix}.{pseudo}"] = images(np.asarray(tree[pseudo]))
       return
     kernel, bias = np.asarray(tree["kernel"]), np.asarray(tree["bias"])
     if kernel.ndim == 4:

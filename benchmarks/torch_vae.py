@@ -3,10 +3,10 @@ timing (benchmarks/vs_pytorch.py).
 
 The same networks as vampjax/networks.py, vampjax/gated.py and vampjax/hvae.py (modules
 named after the Flax ones, so `torch_layout.state_dict` copies vampjax's parameters in),
-the same VampPrior (pseudo-inputs stored as logits, encoded in the same encoder call as
-the batch), the same objective as vampjax/objective.py and Adam. The prior's log-density
-uses the same matmul expansion as `priors.component_log_probs`, so both frameworks do the
-same arithmetic. `MODELS` maps a config's `architecture` to its builder: a new
+the same VampPrior (pseudo-inputs stored as logits or pixels, encoded in the same encoder
+call as the batch), the same objective as vampjax/objective.py and Adam. The prior's
+log-density uses the same matmul expansion as `priors.component_log_probs`, so both
+frameworks do the same arithmetic. `MODELS` maps a config's `architecture` to its builder: a new
 architecture adds a builder there.
 """
 
@@ -332,14 +332,27 @@ class TwoLevelDecoder(nn.Module):
 
 
 class VampPrior(nn.Module):
-  """The K pseudo-inputs, stored as logits (K, C, H, W)."""
+  """The K pseudo-inputs (K, C, H, W), stored as vampjax's `priors.VampPrior` stores them
+  (`config.pseudo_param`): logits mapped by a sigmoid, or pixels clipped to [0, 1] with a
+  straight-through gradient."""
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__()
     size, channels = config.data.image_size, config.data.channels
     pixels = config.pseudo_init_mean + config.pseudo_init_std * torch.randn(
         config.num_components, channels, size, size)
-    self.pseudo_logits = nn.Parameter(torch.logit(pixels.clamp(1e-4, 1 - 1e-4)))
+    self.as_logits = config.pseudo_param == "logits"
+    if self.as_logits:
+      self.pseudo_logits = nn.Parameter(torch.logit(pixels.clamp(1e-4, 1 - 1e-4)))
+    else:
+      self.pseudo_pixels = nn.Parameter(pixels)
+
+  def forward(self) -> torch.Tensor:
+    """The pseudo-inputs' pixels, in [0, 1]."""
+    if self.as_logits:
+      return torch.sigmoid(self.pseudo_logits)
+    stored = self.pseudo_pixels
+    return stored + (stored.clamp(0.0, 1.0) - stored).detach()
 
 
 class VAE(nn.Module):
@@ -365,7 +378,7 @@ class VAE(nn.Module):
     if self.vamp_prior is None:
       zeros = x.new_zeros(1, self.latent_dim)
       return *self.encoder(x), (zeros, zeros)
-    n, u = x.shape[0], torch.sigmoid(self.vamp_prior.pseudo_logits)
+    n, u = x.shape[0], self.vamp_prior()
     mu, logvar = self.encoder(torch.cat([x, u]))
     (mu, mu_k), (logvar, logvar_k) = mu.split([n, u.shape[0]]), logvar.split([n, u.shape[0]])
     return mu, logvar, (mu_k, logvar_k)

@@ -146,14 +146,36 @@ SEED_RULE = ("- Rule: a claim compares the rows' mean test NLLs over their seeds
              "(n₁+n₂−2)); a row with one seed has no spread, and the numbers alone decide.")
 
 
-def verdict(table: Table, results: list[RowResult]) -> list[str]:
-  """Each of the table's claims decided from our test NLLs over seeds, the one-level gap set
-  beside the references' own, and each row's distance to its nearest reference."""
+def waiting_line(claim: Claim, labels: dict[str, str], have: set[str],
+                 asked: set[str]) -> str | None:
+  """'**statement: waiting**' naming the claim's rows that were asked for (`asked`) but have
+  no test NLL yet (`have`); None when the claim is decided, or a row of it was not asked."""
+  rows = [key for comp in claim.comparisons for key in (comp.left, comp.right)]
+  missing = [key for key in rows if key not in have]
+  if not missing or not set(missing) <= asked:
+    return None
+  return (f"- **{claim.statement}: waiting** — no test NLL yet for "
+          f"{' and '.join(labels[key] for key in missing)}.")
+
+
+def claim_lines(table: Table, spreads: dict[str, seeds_lib.Spread], asked: set[str]
+                ) -> list[str]:
+  """Each of the table's claims decided from the rows' test NLLs over seeds (`spreads`), or
+  waiting for rows asked for (`asked`) that have none yet."""
+  labels = {row.key: row.label for row in table.rows}
+  return [line for claim in table.claims
+          if (line := claim_line(claim, labels, spreads)
+              or waiting_line(claim, labels, set(spreads), asked))]
+
+
+def verdict(table: Table, results: list[RowResult], asked: set[str] = frozenset()
+            ) -> list[str]:
+  """The table's claims (`claim_lines`), the one-level gap set beside the references' own,
+  and each row's distance to its nearest reference."""
   spreads = seeds_lib.spreads(results)
   if not spreads:
     return ["No test NLL was computed at this budget: no verdict."]
-  labels = {r.row.key: r.row.label for r in results}
-  lines = [line for claim in table.claims if (line := claim_line(claim, labels, spreads))]
+  lines = claim_lines(table, spreads, asked)
   lines.append(SEED_RULE)
   by_key = {r.row.key: r for r in first_seeds(results)}
   standard, vamp = by_key.get("standard"), by_key.get("vamp")
@@ -287,7 +309,7 @@ def write_report(table: Table, budget: budgets_lib.Budget, results: list[RowResu
       *seeds_left_out(results, asked), *from_records(results),
       "## Against the published figures", "", references_text, "", *references_table(results, spreads), "",
       "## Test NLL over seeds", "", *seeds_table(results, spreads), "",
-      "## Verdict", "", *verdict(table, results), "",
+      "## Verdict", "", *verdict(table, results, {key for key, _ in asked}), "",
       *ablation.section({r.row.key: r.row for r in results}, spreads), "",
       *pseudo_inputs_table(results, pseudo_stats),
       *figures,

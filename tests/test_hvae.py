@@ -54,6 +54,8 @@ def test_paper_configs_build_the_original_sizes(name):
   config = importlib.import_module(f"configs.paper.{name}").get_config()
   recipe = base.get_config()  # the paper's protocol; only the model differs
   recipe.architecture, recipe.prior = PAPER_CONFIGS[name]
+  if recipe.prior == "vamp":
+    recipe.pseudo_param = "pixels"  # the original's, as every paper VampPrior
   assert config.to_dict() == recipe.to_dict()
   model = build_hvae(config)
   x = jnp.zeros((2, 28, 28, 1))
@@ -65,7 +67,7 @@ def test_paper_configs_build_the_original_sizes(name):
   pseudo = params.pop("vamp_prior", None)
   assert (pseudo is not None) == (config.prior == "vamp")
   if pseudo is not None:
-    assert pseudo["pseudo_logits"].shape == (500, 28, 28, 1)
+    assert pseudo["pseudo_pixels"].shape == (500, 28, 28, 1)
   count = sum(math.prod(p.shape) for p in jax.tree.leaves(params))
   assert count == original_parameter_count(config.architecture == "hvae_conv")
 

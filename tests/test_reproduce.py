@@ -107,8 +107,7 @@ def test_a_row_with_its_own_budget(dirs: tuple[str, str]):
 
 @pytest.mark.parametrize("flags, keys", [
     ([], ["standard", "vamp", "mog", "vamp_data", "vamp_data_learned", "vamp_normgrad",
-          "vamp_logits",
-          "hvae_standard", "hvae_vamp", "convhvae_vamp"]),
+          "vamp_logits", "hvae_standard", "hvae_vamp", "hvae_vamp_logits", "convhvae_vamp"]),
     (["--no-extras"], ["standard", "vamp", "mog", "vamp_data", "hvae_standard", "hvae_vamp"]),
     (["--rows", "vamp", "vamp_normgrad"], ["vamp", "vamp_normgrad"]),
     (["--rows", "vamp", "vamp_normgrad", "--no-extras"], ["vamp"])])
@@ -118,7 +117,8 @@ def test_rows_selected_by_rows_and_no_extras(flags: list[str], keys: list[str]):
   assert [row.key for row in rows] == keys
   smoke = run.selected_rows(tables.TABLES["paper"], budgets.SMOKE, args)
   extras = {row.key for row in tables.TABLES["paper"].rows if row.extra}
-  assert extras == {"vamp_data_learned", "vamp_normgrad", "vamp_logits", "convhvae_vamp"}
+  assert extras == {"vamp_data_learned", "vamp_normgrad", "vamp_logits", "hvae_vamp_logits",
+                    "convhvae_vamp"}
   assert [row.key for row in smoke] == [key for key in keys if key not in extras]
 
 

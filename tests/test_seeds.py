@@ -65,6 +65,21 @@ def test_paper_claim_lines_from_seeds():
   assert paper_report.claim_line(claim("at two levels"), labels, spreads) is None
 
 
+def test_claims_waiting_for_rows_asked_but_not_yet_evaluated():
+  results = paper_results({"standard": [90.3], "vamp": [87.0], "hvae_vamp": [86.1]})
+  lines = paper_report.claim_lines(tables.TABLES["paper"], seeds.spreads(results),
+                                   asked={"standard", "vamp", "hvae_vamp", "hvae_standard"})
+  waiting = [line for line in lines if ": waiting** — " in line]
+  assert waiting == [
+      "- **The VampPrior beats the standard prior at two levels: waiting** — no test NLL yet "
+      "for two-level HVAE, standard prior.",
+      "- **Two levels beat one (standard prior): waiting** — no test NLL yet for two-level "
+      "HVAE, standard prior."]
+  # A claim whose missing row was not asked for (here the extra rows) says nothing.
+  assert not any("AdamNormGrad" in line or "logits" in line for line in lines)
+  assert sum(": holds** — " in line for line in lines) == 2
+
+
 def test_ablation_section_orders_the_priors():
   results = paper_results({"standard": [90.3, 90.4], "mog": [89.0, 89.2],
                            "vamp_data": [89.1, 89.3], "vamp": [87.2, 87.4]})

@@ -117,7 +117,7 @@ def test_mlp_encoder_weights_give_the_same_mu(rng, channels, architecture, head)
 MLP = {"decoder_bias_init": "zero", "likelihood": "bernoulli", "mlp_hidden": (6, 5)}
 
 
-@pytest.mark.parametrize("overrides", [{}, {"architecture": "resnet"},
+@pytest.mark.parametrize("overrides", [{}, {"architecture": "resnet"}, {"pseudo_param": "pixels"},
                                        {"prior": "standard", "likelihood": "bernoulli"},
                                        {"architecture": "gated_mlp", **MLP},
                                        {"architecture": "hvae_mlp", "kl_samples": 2, **MLP},

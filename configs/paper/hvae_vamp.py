@@ -1,4 +1,5 @@
-"""The paper's two-level HVAE with the VampPrior on z2 (K = 500 pseudo-inputs)."""
+"""The paper's two-level HVAE with the VampPrior on z2 (K = 500 pseudo-inputs, stored as pixels,
+as the one-level configs/paper/vae_vamp.py)."""
 
 from configs.paper import hvae_standard
 
@@ -6,4 +7,5 @@ from configs.paper import hvae_standard
 def get_config():
   config = hvae_standard.get_config()
   config.prior = "vamp"
+  config.pseudo_param = "pixels"
   return config
