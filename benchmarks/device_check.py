@@ -19,12 +19,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import glob
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Callable
 
@@ -125,7 +127,10 @@ def _quote(arg: str) -> str:
 
 
 def _run_dir(folder: str) -> str:
-  return os.path.join("/tmp", f"convhvae_vamp_{os.path.basename(os.path.abspath(folder))}")
+  """The convHVAE part's workdir, outside the results `folder` and named after its whole path
+  (two checks into folders of the same name must not share, or delete, each other's run)."""
+  digest = hashlib.sha1(os.path.abspath(folder).encode()).hexdigest()[:12]
+  return os.path.join(tempfile.gettempdir(), f"convhvae_vamp_{digest}")
 
 
 def _nll_summary(folder: str, stdout: str) -> str:

@@ -334,7 +334,7 @@ class TwoLevelDecoder(nn.Module):
 class VampPrior(nn.Module):
   """The K pseudo-inputs (K, C, H, W), stored as vampjax's `priors.VampPrior` stores them
   (`config.pseudo_param`): logits mapped by a sigmoid, or pixels clipped to [0, 1] with a
-  straight-through gradient."""
+  straight-through gradient; learned unless `config.train_pseudo_inputs` is off."""
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__()
@@ -346,6 +346,7 @@ class VampPrior(nn.Module):
       self.pseudo_logits = nn.Parameter(torch.logit(pixels.clamp(1e-4, 1 - 1e-4)))
     else:
       self.pseudo_pixels = nn.Parameter(pixels)
+    self.requires_grad_(config.train_pseudo_inputs)  # fixed ones get no gradient
 
   def forward(self) -> torch.Tensor:
     """The pseudo-inputs' pixels, in [0, 1]."""

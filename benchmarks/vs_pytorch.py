@@ -98,10 +98,21 @@ def torch_model(config, params: Any) -> "torch_vae.VAE":
   return model
 
 
+def torch_grad_norm(parameters) -> float:
+  """The L2 norm of these parameters' gradients; fixed ones (no gradient, zeros in JAX)
+  count 0."""
+  grads = [p.grad for p in parameters if p.grad is not None]
+  if not grads:
+    return 0.0
+  return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g)
+                                                     for g in grads])))
+
+
 def compare(config, model, params: Any, batch: jax.Array, rng: jax.Array
             ) -> dict[str, dict[str, float]]:
-  """The loss terms (batch means, β = 1) and the gradient norm of vampjax and of PyTorch on
-  the same weights, batch and noise: {term: {vampjax, torch, relative_difference}}."""
+  """The loss terms (batch means, β = 1), the gradient norm and, under a VampPrior, the
+  pseudo-inputs' gradient norm of vampjax and of PyTorch on the same weights, batch and
+  noise: {term: {vampjax, torch, relative_difference}}."""
   noise = objective.sample_noise(rng, model, config, batch.shape[0])
 
   def loss_fn(p):
@@ -116,8 +127,10 @@ def compare(config, model, params: Any, batch: jax.Array, rng: jax.Array
   loss, terms = torch_net(x, torch.from_numpy(np.array(noise)), 1.0)
   loss.backward()
   theirs = {name: float(terms[name].detach().mean()) for name in TERMS}
-  theirs["grad_norm"] = float(torch.linalg.vector_norm(
-      torch.stack([torch.linalg.vector_norm(p.grad) for p in torch_net.parameters()])))
+  theirs["grad_norm"] = torch_grad_norm(torch_net.parameters())
+  if "vamp_prior" in grads:  # the pseudo-inputs' own: a small part of the whole norm
+    ours["pseudo_grad_norm"] = optax.tree.norm(grads["vamp_prior"])
+    theirs["pseudo_grad_norm"] = torch_grad_norm(torch_net.vamp_prior.parameters())
   return {name: {"vampjax": float(ours[name]), "torch": theirs[name],
                  "relative_difference": abs(float(ours[name]) - theirs[name])
                  / max(abs(theirs[name]), 1e-12)} for name in theirs}
@@ -288,7 +301,7 @@ def check() -> bool:
     config, model, state, batch = study_inputs(spec)
     for name, r in compare(config, model, state.params, batch, jax.random.key(2)).items():
       ok &= r["relative_difference"] <= FLAGS.tolerance
-      print(f"{spec:24s} {name:15s} vampjax {r['vampjax']:12.6g}  torch {r['torch']:12.6g}  "
+      print(f"{spec:24s} {name:16s} vampjax {r['vampjax']:12.6g}  torch {r['torch']:12.6g}  "
             f"relative difference {r['relative_difference']:.1e}", flush=True)
   return ok
 

@@ -26,6 +26,7 @@ from vampjax.vae import pseudo_input_images  # pylint: disable=wrong-import-posi
 from vampjax.workdir import METRICS_FILE  # pylint: disable=wrong-import-position
 
 DPI = 80
+LEGEND_STYLE = {"fontsize": 7, "frameon": False}  # the curves' legend, as drawn and measured
 COLUMNS = 8
 MAX_BYTES = 190_000  # figures are committed: keep each PNG under 200 KB
 
@@ -68,7 +69,7 @@ def legend_columns(fig: plt.Figure, legend: dict[str, Any], most: int) -> int:
   labels side by side would be cut at its edges)."""
   renderer = fig.canvas.get_renderer()
   for columns in range(most, 1, -1):
-    trial = fig.legend(legend.values(), legend.keys(), ncol=columns, fontsize=7, frameon=False)
+    trial = fig.legend(legend.values(), legend.keys(), ncol=columns, **LEGEND_STYLE)
     fits = trial.get_window_extent(renderer).width <= fig.bbox.width
     trial.remove()
     if fits:
@@ -78,6 +79,12 @@ def legend_columns(fig: plt.Figure, legend: dict[str, Any], most: int) -> int:
 
 def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], title: str,
                 path: str, split: str = "train", from_epoch: tuple[float, ...] = ()) -> str:
+  """Saves `curves_figure` at `path`; returns it."""
+  return _save(curves_figure(results, panels, title, split, from_epoch), path)
+
+
+def curves_figure(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], title: str,
+                  split: str = "train", from_epoch: tuple[float, ...] = ()) -> plt.Figure:
   """One panel per (title, metrics) of `split`'s lines over epochs, one colour per run, one
   style per metric (—, --, :, for the panel's title to name); panel i starts at epoch
   from_epoch[i] (default: the first record). One legend of the runs for all panels, below
@@ -99,11 +106,10 @@ def plot_curves(results: list[Any], panels: list[tuple[str, tuple[str, ...]]], t
   columns = legend_columns(fig, legend, min(len(panels), 2))
   legend_height = 0.17 * -(-len(legend) // columns) + 0.1  # inches: one line per row of labels
   fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + legend_height)
-  fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=columns, fontsize=7,
-             frameon=False)
+  fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=columns, **LEGEND_STYLE)
   fig.suptitle(title, fontsize=10)
   fig.tight_layout(rect=(0, legend_height / fig.get_figheight(), 1, 1))
-  return _save(fig, path)
+  return fig
 
 
 def restored(result: Any) -> tuple[Any, Any]:

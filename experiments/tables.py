@@ -174,7 +174,7 @@ TABLES: dict[int | str, Table] = {
         nll_claim("Two levels beat one (standard prior)", "hvae_standard", "standard"),
         nll_claim("The original's AdamNormGrad beats Adam (one level, VampPrior)",
                   "vamp_normgrad", "vamp"),
-        nll_claim("Pseudo-inputs stored as pixels (the original's) beat logits",
+        nll_claim("Pseudo-inputs stored as pixels (the original's) beat logits (one level)",
                   "vamp", "vamp_logits"),
         nll_claim("Pseudo-inputs stored as pixels beat logits at two levels",
                   "hvae_vamp", "hvae_vamp_logits"),

@@ -1,9 +1,12 @@
 """The device check's dry run: every part runs at tiny sizes and is summarised in one line."""
 
+import hashlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
+import tempfile
 
 from tests.conftest import ROOT
 
@@ -15,6 +18,14 @@ PARTS = ["tests", "train_step_float32", "train_step_bfloat16", "vs_pytorch", "is
 
 def test_dry_run_runs_every_part_and_writes_the_summary(tmp_path):
   out = tmp_path / "check"
+  # A run an earlier check left in the convHVAE part's workdir (device_check._run_dir), of
+  # a config since changed, must neither refuse the part nor be summarised: it starts afresh.
+  digest = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12]
+  stale = pathlib.Path(tempfile.gettempdir()) / f"convhvae_vamp_{digest}"
+  stale.mkdir(exist_ok=True)
+  (stale / "config.json").write_text(json.dumps({"pseudo_param": "logits"}))
+  (stale / "metrics.jsonl").write_text(json.dumps({"step": 4, "split": "train"}) + "\n")
+  (stale / "eval.json").write_text(json.dumps({"is_nll_nats": 12345.0}))
   done = subprocess.run([sys.executable, "-m", "benchmarks.device_check", "--dry-run",
                          f"--out={out}", "--budget_s=1800"], cwd=ROOT, capture_output=True,
                         text=True, timeout=2000, check=False)
@@ -30,6 +41,7 @@ def test_dry_run_runs_every_part_and_writes_the_summary(tmp_path):
   assert lines["train_step_float32"].startswith("paper.vae_vamp ")
   assert "paper.vae_vamp@2" in lines["steps_per_call"]
   assert lines["convhvae_vamp_nll"].startswith("step 4:") and "nll" in lines["convhvae_vamp_nll"]
+  assert "12345" not in lines["convhvae_vamp_nll"]
   with open(out / "summary.md") as f:
     assert f.read().count("\n| ") == len(PARTS) + 1  # header and one row a part
   assert done.stdout.count(" s  ") >= len(PARTS)  # one printed line a part

@@ -1,6 +1,7 @@
 """Every figure is a valid PNG of the expected pixel size."""
 
 import json
+import types
 
 import jax
 import numpy as np
@@ -97,18 +98,30 @@ def test_row_labels_sit_in_a_margin_left_of_the_unchanged_grid(tmp_path):
   assert starts[0].min() > starts[1].min() and starts[2].min() == starts[0].min()
 
 
-def test_curve_legend_takes_one_column_when_two_would_be_cut():
+def curve_results(labels: list[str]) -> list[types.SimpleNamespace]:
+  """Runs as the curve figures read them: a label, a record's validation lines, a plan."""
+  plan = types.SimpleNamespace(config=types.SimpleNamespace(batch_size=100), train_size=50_000)
+  return [types.SimpleNamespace(
+      row=types.SimpleNamespace(label=label), plan=plan,
+      record={"curves": {"validation": [{"step": 500 * e, "loss": 100.0 - e - i}
+                                        for e in range(1, 6)]}}) for i, label in enumerate(labels)]
+
+
+def test_curve_legend_fits_the_figure_in_one_column_when_two_would_be_cut():
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   from experiments import study_figures  # pylint: disable=import-outside-toplevel
-  fig, ax = plt.subplots(1, 2, figsize=(8.4, 3.2), dpi=study_figures.DPI)
-  short = {f"run {i}": ax[0].plot([0, 1])[0] for i in range(4)}
-  long = {f"VampPrior, K = 500, pseudo-inputs started at training images and learned {i}": line
-          for i, line in enumerate(short.values())}
-  assert study_figures.legend_columns(fig, short, 2) == 2
-  assert study_figures.legend_columns(fig, long, 2) == 1
-  # What it checks: at two columns the long labels' legend is wider than the figure.
-  wide = fig.legend(long.values(), long.keys(), ncol=2, fontsize=7, frameon=False)
+  panels = [("all", ("loss",)), ("later", ("loss",))]
+  long = [f"VampPrior, K = 500, pseudo-inputs started at training images and learned {i}"
+          for i in range(5)]
+  for labels, columns in (([f"run {i}" for i in range(5)], 2), (long, 1)):
+    fig = study_figures.curves_figure(curve_results(labels), panels, "t", "validation")
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == labels
+    assert legend.get_window_extent(fig.canvas.get_renderer()).width <= fig.bbox.width
+    assert study_figures.legend_columns(fig, dict(zip(labels, legend.legend_handles)), 2) == columns
+    plt.close(fig)
+  # What the one column avoids: the long labels side by side are wider than the figure.
+  fig = study_figures.curves_figure(curve_results(long), panels, "t", "validation")
+  wide = fig.legend(fig.legends[0].legend_handles, long, ncol=2, **study_figures.LEGEND_STYLE)
   assert wide.get_window_extent(fig.canvas.get_renderer()).width > fig.bbox.width
-  assert not [child for child in fig.get_children() if child is not wide and
-              isinstance(child, type(wide))]  # the trials left no legend behind
   plt.close(fig)

@@ -118,6 +118,7 @@ MLP = {"decoder_bias_init": "zero", "likelihood": "bernoulli", "mlp_hidden": (6,
 
 
 @pytest.mark.parametrize("overrides", [{}, {"architecture": "resnet"}, {"pseudo_param": "pixels"},
+                                       {"pseudo_param": "pixels", "train_pseudo_inputs": False},
                                        {"prior": "standard", "likelihood": "bernoulli"},
                                        {"architecture": "gated_mlp", **MLP},
                                        {"architecture": "hvae_mlp", "kl_samples": 2, **MLP},
@@ -129,7 +130,12 @@ def test_pytorch_model_on_copied_weights_gives_the_same_loss(overrides):
   model = build_model(config)
   images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 1), dtype=np.uint8)
   state = create_train_state(config, model, jax.random.key(0), images)  # output bias ≠ 0
+  params = state.params
+  if config.pseudo_param == "pixels":  # some outside [0, 1]: the clip and its straight-through
+    pixels = params["vamp_prior"]["pseudo_pixels"]  # gradient there
+    params = {**params, "vamp_prior": {"pseudo_pixels": jax.random.uniform(
+        jax.random.key(3), pixels.shape, minval=-0.5, maxval=1.5)}}
   batch = jax.random.uniform(jax.random.key(1), (config.batch_size, 32, 32, 1))
-  for name, r in vs_pytorch.compare(config, model, state.params, batch,
+  for name, r in vs_pytorch.compare(config, model, params, batch,
                                     jax.random.key(2)).items():
     assert r["relative_difference"] < 1e-4, (name, r)
