@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,10 @@ def test_dry_run_runs_every_part_and_writes_the_summary(tmp_path):
   assert "paper.vae_vamp@2" in lines["steps_per_call"]
   assert lines["convhvae_vamp_nll"].startswith("step 4:") and "nll" in lines["convhvae_vamp_nll"]
   assert "12345" not in lines["convhvae_vamp_nll"]
+  # ... and the part ran in the workdir seeded above (a path formula drifted from
+  # device_check._run_dir's would leave it untouched and test nothing).
+  assert json.loads((stale / "eval.json").read_text())["is_nll_nats"] != 12345.0
+  shutil.rmtree(stale)
   with open(out / "summary.md") as f:
     assert f.read().count("\n| ") == len(PARTS) + 1  # header and one row a part
   assert done.stdout.count(" s  ") >= len(PARTS)  # one printed line a part
